@@ -1,0 +1,45 @@
+# The two commands a new user needs: `make dev` (local stack) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
+	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+
+.PHONY: venv dev test lint typecheck unit validate build bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/python -m devtools.devserver
+
+test: lint typecheck unit validate
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+validate: $(STAMP)
+	$(SAM_ENV) $(BIN)/sam validate --lint --template template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+build: $(STAMP)
+	$(SAM_ENV) $(BIN)/sam build --template template.yaml
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache

@@ -1,0 +1,62 @@
+"""Lambda behind /api/v4/maintenances and /api/v4/maintenances/{maintenance_id}."""
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from maintsvc import maintenances
+from maintsvc.clock import now_seconds
+from maintsvc.config import load_settings
+from maintsvc.errors import maintenance_not_found
+from maintsvc.http import build_handler, json_body, json_response, positive_id
+from maintsvc.observability import logger
+from maintsvc.store import Store
+
+app = APIGatewayHttpResolver()
+
+
+def _store() -> Store:
+    return Store(load_settings().table_name)
+
+
+@app.get("/api/v4/maintenances")
+def list_maintenances() -> Response[str]:
+    query = app.current_event.query_string_parameters or {}
+    found = maintenances.list_maintenances(_store(), query.get("status"), query.get("monitor_tag"))
+    return json_response(200, {"maintenances": found})
+
+
+@app.post("/api/v4/maintenances")
+def create_maintenance() -> Response[str]:
+    created = maintenances.create_maintenance(
+        _store(), load_settings(), json_body(app), now_seconds()
+    )
+    return json_response(201, {"maintenance": created})
+
+
+@app.get("/api/v4/maintenances/<maintenance_id>")
+def get_maintenance(maintenance_id: str) -> Response[str]:
+    number = positive_id(maintenance_id, maintenance_not_found)
+    return json_response(
+        200, {"maintenance": maintenances.get_maintenance(_store(), maintenance_id, number)}
+    )
+
+
+@app.patch("/api/v4/maintenances/<maintenance_id>")
+def update_maintenance(maintenance_id: str) -> Response[str]:
+    number = positive_id(maintenance_id, maintenance_not_found)
+    body = json_body(app)
+    updated = maintenances.update_maintenance(
+        _store(), load_settings(), maintenance_id, number, body, now_seconds()
+    )
+    return json_response(200, {"maintenance": updated})
+
+
+@app.delete("/api/v4/maintenances/<maintenance_id>")
+def delete_maintenance(maintenance_id: str) -> Response[str]:
+    number = positive_id(maintenance_id, maintenance_not_found)
+    maintenances.delete_maintenance(_store(), maintenance_id, number)
+    return json_response(
+        200, {"message": f"Maintenance with id '{maintenance_id}' deleted successfully"}
+    )
+
+
+lambda_handler = logger.inject_lambda_context(build_handler(app))

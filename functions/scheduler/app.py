@@ -1,0 +1,30 @@
+"""Lambda run every minute by EventBridge: one scheduler tick."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maintsvc.clock import now_seconds
+from maintsvc.config import load_settings
+from maintsvc.observability import logger, metrics
+from maintsvc.scheduler import run_tick
+from maintsvc.store import Store
+
+# Stop taking new pages with this much of the Lambda timeout left.
+SAFETY_MILLIS = 10_000
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings()
+    report = run_tick(
+        Store(settings.table_name),
+        settings,
+        now_seconds(),
+        time_left=lambda: context.get_remaining_time_in_millis() > SAFETY_MILLIS,
+    )
+    metrics.add_metric(name="Transitions", unit="Count", value=report.transitions)
+    metrics.add_metric(name="EventsMaterialised", unit="Count", value=report.events_created)
+    logger.info("tick done", extra=report.as_dict())
+    return report.as_dict()

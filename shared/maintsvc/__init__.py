@@ -1,0 +1,1 @@
+"""Maintenance-window service: the code every Lambda function shares (the layer)."""

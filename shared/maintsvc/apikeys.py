@@ -1,0 +1,142 @@
+"""API keys: minted once, stored only as SHA-256 digests, checked on every request.
+
+A warm function caches a positive look-up for `API_KEY_CACHE_SECONDS`
+(default 30, at most 60), so a revoked key can pass for at most that long on
+a function that saw it just before. Failed look-ups are never cached, so a
+new key works at once.
+"""
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.clock import iso_now
+from maintsvc.errors import ForbiddenError, UnauthorizedError
+from maintsvc.store import Store, TransactionCancelled, TxAction
+
+KEY_PATTERN = re.compile(r"kener_[0-9a-f]{64}")
+READ, WRITE = "read", "write"
+WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    scope: str
+    status: str
+    created_at: str
+
+
+class DuplicateKeyName(Exception):
+    """An API key with this name already exists."""
+
+
+_cache: dict[str, tuple[float, ApiKey]] = {}
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(store: Store, name: str, read_only: bool = False) -> str:
+    """Mint a key, store its digest under a unique name, return the key (shown once)."""
+    key = "kener_" + secrets.token_hex(32)
+    record = {
+        "name": name,
+        "scope": READ if read_only else WRITE,
+        "status": "ACTIVE",
+        "created_at": iso_now(),
+    }
+    hashed = digest(key)
+    try:
+        store.transact(
+            [
+                TxAction.put(
+                    {
+                        **keys.api_key_name_key(name),
+                        **record,
+                        "digest": hashed,
+                        "GSI1PK": keys.APIKEY_LIST,
+                        "GSI1SK": name,
+                    },
+                    condition="attribute_not_exists(PK)",
+                ),
+                TxAction.put({**keys.api_key_key(hashed), **record}),
+            ]
+        )
+    except TransactionCancelled as exc:
+        if exc.failed_conditions():
+            raise DuplicateKeyName(name) from None
+        raise
+    return key
+
+
+def list_api_keys(store: Store) -> list[ApiKey]:
+    items = store.query("GSI1PK = :pk", {":pk": keys.APIKEY_LIST}, index="GSI1")
+    return [_from_item(i) for i in items]
+
+
+def revoke_api_key(store: Store, name: str) -> bool:
+    """Mark a key INACTIVE; False when no key has this name."""
+    record = store.get(keys.api_key_name_key(name))
+    if record is None:
+        return False
+    set_inactive = "SET #s = :inactive"
+    store.transact(
+        [
+            TxAction.update(
+                keys.api_key_name_key(name),
+                set_inactive,
+                {":inactive": "INACTIVE"},
+                {"#s": "status"},
+            ),
+            TxAction.update(
+                keys.api_key_key(record["digest"]),
+                set_inactive,
+                {":inactive": "INACTIVE"},
+                {"#s": "status"},
+            ),
+        ]
+    )
+    return True
+
+
+def authenticate(store: Store, authorization: str | None, method: str, ttl: int) -> ApiKey:
+    """The key a request carries, or the 401/403 the contract prescribes."""
+    parts = (authorization or "").split(" ")
+    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1]:
+        raise UnauthorizedError("Missing or invalid authorization header")
+    api_key = _lookup(store, parts[1], ttl) if KEY_PATTERN.fullmatch(parts[1]) else None
+    if api_key is None or api_key.status != "ACTIVE":
+        raise UnauthorizedError("Invalid API key")
+    if api_key.scope != WRITE and method.upper() in WRITE_METHODS:
+        raise ForbiddenError("This API key is read-only")
+    return api_key
+
+
+def _lookup(store: Store, key: str, ttl: int) -> ApiKey | None:
+    hashed = digest(key)
+    cached = _cache.get(hashed)
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
+    item = store.get(keys.api_key_key(hashed))
+    if item is None:
+        _cache.pop(hashed, None)
+        return None
+    api_key = _from_item(item)
+    if ttl > 0 and api_key.status == "ACTIVE":
+        _cache[hashed] = (now + ttl, api_key)
+    return api_key
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+def _from_item(item: dict[str, Any]) -> ApiKey:
+    return ApiKey(item["name"], item["scope"], item["status"], item["created_at"])

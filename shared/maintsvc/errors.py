@@ -1,0 +1,49 @@
+"""Errors the HTTP edge turns into the error envelope.
+
+Domain code raises these and knows nothing of HTTP beyond the status each
+one maps to; `maintsvc.http` is the single place that renders them.
+"""
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a code and a client-facing message."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(ApiError):
+    status = 400
+    code = "BAD_REQUEST"
+
+
+class UnauthorizedError(ApiError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class ForbiddenError(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFoundError(ApiError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class ConflictError(ApiError):
+    status = 409
+    code = "CONFLICT"
+
+
+def maintenance_not_found(raw_id: object) -> NotFoundError:
+    return NotFoundError(f"Maintenance with id '{raw_id}' not found")
+
+
+def event_not_found(raw_id: object) -> NotFoundError:
+    return NotFoundError(f"Event with id '{raw_id}' not found for this maintenance")

@@ -1,0 +1,255 @@
+"""Events: per-maintenance listing, get, reschedule/cancel/complete, delete, and the feed
+(BEHAVIOUR.md §4). Domain functions: the store comes in, resources go out."""
+
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.config import Settings
+from maintsvc.errors import (
+    ConflictError,
+    ValidationError,
+    event_not_found,
+    maintenance_not_found,
+)
+from maintsvc.items import event_resource, feed_entry, year_of
+from maintsvc.lifecycle import (
+    CANCELLED,
+    COMPLETED,
+    EVENT_STATUSES,
+    ONGOING,
+    PENDING,
+    SCHEDULED,
+    TERMINAL,
+    status_from_time,
+)
+from maintsvc.models import MAX_TIMESTAMP, is_number
+from maintsvc.store import Item, Store
+from maintsvc.transitions import apply_transition, cancel_or_complete
+
+UPDATE_ATTEMPTS = 3
+
+
+def _page(items: list[Any], page: int, limit: int) -> list[Any]:
+    return items[(page - 1) * limit : page * limit]
+
+
+def list_events(
+    store: Store, raw_id: str, maintenance_id: int, page: int, limit: int
+) -> dict[str, Any]:
+    """Every event of the maintenance, start ascending then id: GetItem + one LSI Query."""
+    maintenance = store.get(keys.maintenance_key(maintenance_id))
+    if maintenance is None or maintenance.get("deleting"):
+        raise maintenance_not_found(raw_id)
+    events = store.query(
+        "PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, index="LSI1", consistent=True
+    )
+    return {
+        "events": [event_resource(e) for e in _page(events, page, limit)],
+        "page": page,
+        "limit": limit,
+        "total": len(events),
+    }
+
+
+def load_event(
+    store: Store,
+    raw_maintenance_id: str,
+    maintenance_id: int,
+    raw_event_id: str,
+    event_id: int | None,
+) -> tuple[Item, Item]:
+    """The maintenance and the event in one BatchGetItem, or the right 404."""
+    wanted = [keys.maintenance_key(maintenance_id)]
+    if event_id is not None:
+        wanted.append(keys.event_key(maintenance_id, event_id))
+    found = {item["SK"]: item for item in store.batch_get(wanted)}
+    maintenance = found.get(keys.META)
+    if maintenance is None or maintenance.get("deleting"):
+        raise maintenance_not_found(raw_maintenance_id)
+    event = found.get(keys.event_sk(event_id)) if event_id is not None else None
+    if event is None:
+        raise event_not_found(raw_event_id)
+    return maintenance, event
+
+
+def get_event(
+    store: Store, raw_mid: str, maintenance_id: int, raw_eid: str, event_id: int | None
+) -> dict[str, Any]:
+    return event_resource(load_event(store, raw_mid, maintenance_id, raw_eid, event_id)[1])
+
+
+def delete_event(
+    store: Store, raw_mid: str, maintenance_id: int, raw_eid: str, event_id: int | None
+) -> None:
+    """Delete the event; its occurrence marker stays, so it is never generated again."""
+    load_event(store, raw_mid, maintenance_id, raw_eid, event_id)
+    assert event_id is not None
+    store.delete(keys.event_key(maintenance_id, event_id))
+
+
+def _given(body: dict[str, Any], field: str) -> bool:
+    return body.get(field) is not None
+
+
+def _event_time(body: dict[str, Any], field: str) -> int:
+    value = body.get(field)
+    if value is None:
+        raise ValidationError(f"{field} is required")
+    if not is_number(value) or not 0 <= value <= MAX_TIMESTAMP:
+        raise ValidationError(f"{field} must be a valid timestamp (UTC seconds)")
+    whole = int(value // 1)
+    return whole - whole % 60
+
+
+def update_event(
+    store: Store,
+    settings: Settings,
+    raw_mid: str,
+    maintenance_id: int,
+    raw_eid: str,
+    event_id: int | None,
+    body: dict[str, Any],
+    now: int,
+) -> dict[str, Any]:
+    """Reschedule (both times) or end (status COMPLETED/CANCELLED) one event.
+
+    The write is conditional on the event as read; losing a race to the
+    scheduler re-reads and re-decides, so the answer reflects the event's
+    real state.
+    """
+    wants_status = _given(body, "status")
+    if wants_status and (_given(body, "start_date_time") or _given(body, "end_date_time")):
+        raise ValidationError("Cannot update status and start/end times in the same request")
+    for _ in range(UPDATE_ATTEMPTS):
+        maintenance, event = load_event(store, raw_mid, maintenance_id, raw_eid, event_id)
+        if wants_status:
+            written = _change_status(store, settings, event, body["status"], now)
+        else:
+            written = _reschedule(store, settings, maintenance, event, body, now)
+        if written is not None:
+            return event_resource(written)
+    raise ConflictError("The event changed during the request; retry it")
+
+
+def _reschedule(
+    store: Store, settings: Settings, maintenance: Item, event: Item, body: dict[str, Any], now: int
+) -> Item | None:
+    start = _event_time(body, "start_date_time")
+    end = _event_time(body, "end_date_time")
+    if end <= start:
+        raise ValidationError("end_date_time must be after start_date_time")
+    if event["status"] in TERMINAL:
+        raise ValidationError(f"Cannot reschedule a {event['status']} event")
+    ready = settings.ready_window_seconds
+    if year_of(start) not in maintenance.get("event_years", set()):
+        # The feed reads only the yearly shards a maintenance lists: list this one first.
+        store.update(
+            keys.maintenance_key(maintenance["id"]), "ADD event_years :y", {":y": {year_of(start)}}
+        )
+    if maintenance["status"] == "ACTIVE":
+        return apply_transition(
+            store, event, status_from_time(now, start, end, ready), ready, start=start, end=end
+        )
+    # Not applied while INACTIVE: it waits, and is CANCELLED once its window passes.
+    status = CANCELLED if now >= end else SCHEDULED
+    return apply_transition(store, event, status, ready, start=start, end=end, due_at=end)
+
+
+def _change_status(
+    store: Store, settings: Settings, event: Item, status: Any, now: int
+) -> Item | None:
+    if status not in (COMPLETED, CANCELLED):
+        raise ValidationError("status must be COMPLETED or CANCELLED")
+    allowed = {ONGOING} if status == COMPLETED else PENDING | {ONGOING}
+    if event["status"] not in allowed:
+        raise ValidationError(f"Cannot transition event from {event['status']} to {status}")
+    return cancel_or_complete(store, event, status, now, settings.ready_window_seconds)
+
+
+# -- the global feed --------------------------------------------------------------------
+
+
+def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:
+    """Parse the feed's query: empty values are absent, bad ones a 400 naming the parameter."""
+    values = {k: v.strip() for k, v in query.items() if v.strip()}
+    filters: dict[str, Any] = {"start": now, "status": None, "tags": None, "maintenance_id": None}
+    if "event_start_date_time" in values:
+        raw = values["event_start_date_time"]
+        if not raw.isdigit() or not raw.isascii() or int(raw) > MAX_TIMESTAMP:
+            raise ValidationError("event_start_date_time must be a valid timestamp (UTC seconds)")
+        filters["start"] = int(raw)
+    if "event_status" in values:
+        status = values["event_status"].upper()
+        if status not in EVENT_STATUSES:
+            raise ValidationError(f"event_status must be one of: {', '.join(EVENT_STATUSES)}")
+        filters["status"] = status
+    if "monitors" in values:
+        tags = {t.strip() for t in values["monitors"].split(",") if t.strip()}
+        filters["tags"] = tags or None
+    if "maintenance_id" in values:
+        raw = values["maintenance_id"]
+        if not raw.isdigit() or not raw.isascii() or int(raw) <= 0:
+            raise ValidationError("maintenance_id must be a positive integer")
+        filters["maintenance_id"] = int(raw)
+    return filters
+
+
+def list_feed(
+    store: Store, query: dict[str, str], page: int, limit: int, now: int
+) -> dict[str, Any]:
+    """Events across maintenances from a start time, start ascending then event id.
+
+    Reads the maintenances (details, monitor filter and which yearly feed
+    shards exist) with one Query, then each needed shard from the start's
+    year on; with `maintenance_id`, its item and its own start-ordered index.
+    `total` counts every match, so every match is read.
+    """
+    filters = feed_filters(query, now)
+    status_filter = "#st = :st" if filters["status"] else None
+    values: dict[str, Any] = {":st": filters["status"]} if filters["status"] else {}
+    names = {"#st": "status"} if filters["status"] else None
+    if filters["maintenance_id"] is not None:
+        found = store.get(keys.maintenance_key(filters["maintenance_id"]))
+        maintenances = [found] if found and not found.get("deleting") else []
+    else:
+        maintenances = store.query("GSI1PK = :pk", {":pk": keys.MAINTENANCE_LIST}, index="GSI1")
+    if filters["tags"]:
+        maintenances = [
+            m
+            for m in maintenances
+            if filters["tags"] & {x["monitor_tag"] for x in m.get("monitors", [])}
+        ]
+    by_id = {m["id"]: m for m in maintenances}
+    lower = keys.start_order_sk(filters["start"], 0)
+    events: list[Item] = []
+    if filters["maintenance_id"] is not None:
+        if by_id:
+            events = store.query(
+                "PK = :pk AND LSI1SK >= :lo",
+                {":pk": keys.maintenance_pk(filters["maintenance_id"]), ":lo": lower, **values},
+                index="LSI1",
+                names=names,
+                filter_expression=status_filter,
+            )
+    else:
+        years = sorted({y for m in maintenances for y in m.get("event_years", set())})
+        for year in years:
+            if year < year_of(filters["start"]):
+                continue
+            events.extend(
+                e
+                for e in store.query(
+                    "GSI2PK = :pk AND GSI2SK >= :lo",
+                    {":pk": keys.feed_pk(year), ":lo": lower, **values},
+                    index="GSI2",
+                    names=names,
+                    filter_expression=status_filter,
+                )
+                if e["maintenance_id"] in by_id
+            )
+    return {
+        "events": [feed_entry(e, by_id[e["maintenance_id"]]) for e in _page(events, page, limit)],
+        "page": page,
+        "limit": limit,
+        "total": len(events),
+    }

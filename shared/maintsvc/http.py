@@ -1,0 +1,142 @@
+"""The HTTP edge shared by the API functions: auth, the error envelope, bodies, paging.
+
+Handlers stay thin: `build_handler` wraps a powertools resolver so that
+authentication runs first (before route look-up, 404s and body validation,
+as BEHAVIOUR.md §1 requires) and every error leaves in one envelope.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maintsvc import apikeys
+from maintsvc.config import load_settings
+from maintsvc.errors import ApiError, NotFoundError, ValidationError
+from maintsvc.observability import logger
+from maintsvc.store import ConditionFailed, Store, TransactionCancelled
+
+MAX_BODY_BYTES = 1024 * 1024
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+def envelope(status: int, code: str, message: str) -> Response[str]:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def json_response(status: int, body: Any) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def json_body(app: APIGatewayHttpResolver) -> dict[str, Any]:
+    """The request body as a JSON object, or the contract's 400 (413 past 1 MiB)."""
+    event = app.current_event
+    raw = event.get("body") or ""
+    data: bytes
+    try:
+        data = (
+            base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+        )
+    except (binascii.Error, ValueError):
+        raise ValidationError("Invalid JSON body") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(data, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ValidationError("Invalid JSON body") from None
+    if not isinstance(body, dict):
+        raise ValidationError("Request body must be a JSON object")
+    return body
+
+
+def paging(query: dict[str, str] | None) -> tuple[int, int]:
+    """page >= 1 (default 1) and limit in 1..100 (default 20); bad values count as missing."""
+    query = query or {}
+
+    def integer(name: str) -> int | None:
+        raw = query.get(name, "")
+        digits = raw[1:] if raw[:1] in "+-" else raw
+        return int(raw) if digits.isdigit() and digits.isascii() else None
+
+    page, limit = integer("page"), integer("limit")
+    return max(1, page if page is not None else 1), min(
+        100, max(1, limit if limit is not None else 20)
+    )
+
+
+def parse_id(raw: str) -> int | None:
+    """A path id as a positive base-10 integer; None when it cannot name anything."""
+    if not (raw.isdigit() and raw.isascii()) or len(raw) > 15 or int(raw) <= 0:
+        return None
+    return int(raw)
+
+
+def positive_id(raw: str, not_found: Callable[[str], NotFoundError]) -> int:
+    """A path id, else the resource's 404 (Kener answers 500 for malformed ids)."""
+    number = parse_id(raw)
+    if number is None:
+        raise not_found(raw)
+    return number
+
+
+def build_handler(app: APIGatewayHttpResolver) -> Handler:
+    """Register the envelope handlers on `app` and return the Lambda entry point."""
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response[str]:
+        return envelope(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(ConditionFailed)
+    def _lost_race(exc: ConditionFailed) -> Response[str]:
+        return envelope(409, "CONFLICT", "The resource changed during the request; retry it")
+
+    @app.exception_handler(TransactionCancelled)
+    def _lost_tx_race(exc: TransactionCancelled) -> Response[str]:
+        return envelope(409, "CONFLICT", "The resource changed during the request; retry it")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        return envelope(500, "INTERNAL_ERROR", "Internal server error")
+
+    @app.not_found
+    def _no_route(exc: Exception) -> Response[str]:
+        return envelope(404, "NOT_FOUND", "Not found")
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        settings = load_settings()
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        method = event.get("requestContext", {}).get("http", {}).get("method", "GET")
+        try:
+            apikeys.authenticate(
+                Store(settings.table_name),
+                headers.get("authorization"),
+                method,
+                settings.api_key_cache_seconds,
+            )
+        except ApiError as exc:
+            return envelope(exc.status, exc.code, exc.message).build(event)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("authentication failed")
+            return envelope(500, "INTERNAL_ERROR", "Internal server error").build(event)  # type: ignore[arg-type]
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,131 @@
+"""Stored items <-> resources: how maintenances and events look in the table and on the wire."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.lifecycle import TERMINAL, next_transition_at
+
+Item = dict[str, Any]
+
+MAINTENANCE_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "start_date_time",
+    "timezone",
+    "rrule",
+    "duration_seconds",
+    "status",
+    "monitors",
+    "created_at",
+    "updated_at",
+)
+EVENT_FIELDS = (
+    "id",
+    "maintenance_id",
+    "start_date_time",
+    "end_date_time",
+    "status",
+    "created_at",
+    "updated_at",
+)
+
+
+def maintenance_resource(item: Item) -> dict[str, Any]:
+    return {field: item.get(field) for field in MAINTENANCE_FIELDS}
+
+
+def event_resource(item: Item) -> dict[str, Any]:
+    return {field: item[field] for field in EVENT_FIELDS}
+
+
+def feed_entry(event: Item, maintenance: Item) -> dict[str, Any]:
+    return {
+        "maintenance_id": event["maintenance_id"],
+        "event_id": event["id"],
+        "event_start_date_time": event["start_date_time"],
+        "event_end_date_time": event["end_date_time"],
+        "event_status": event["status"],
+        "maintenance_title": maintenance["title"],
+        "maintenance_description": maintenance.get("description"),
+        "maintenance_status": maintenance["status"],
+        "maintenance_rrule": maintenance["rrule"],
+        "maintenance_duration_seconds": maintenance["duration_seconds"],
+        "monitors": maintenance.get("monitors", []),
+    }
+
+
+def maintenance_index_attributes(item: Item) -> Item:
+    """The keys and derived attributes a maintenance item carries besides its fields."""
+    derived: Item = {
+        **keys.maintenance_key(item["id"]),
+        "GSI1PK": keys.MAINTENANCE_LIST,
+        "GSI1SK": keys.maintenance_list_sk(item["status"], item["id"]),
+    }
+    tags = {m["monitor_tag"] for m in item.get("monitors", [])}
+    if tags:
+        derived["tags"] = tags
+    return derived
+
+
+def event_item(
+    maintenance_id: int,
+    event_id: int,
+    occurrence: int,
+    start: int,
+    end: int,
+    status: str,
+    schedule_version: int,
+    timestamp: str,
+    ready_window: int,
+) -> Item:
+    item: Item = {
+        **keys.event_key(maintenance_id, event_id),
+        "id": event_id,
+        "maintenance_id": maintenance_id,
+        "occurrence": occurrence,
+        "schedule_version": schedule_version,
+        "created_at": timestamp,
+        "updated_at": timestamp,
+    }
+    return {**item, **event_time_attributes(event_id, start, end, status, ready_window)}
+
+
+def event_time_attributes(
+    event_id: int, start: int, end: int, status: str, ready_window: int, due_at: int | None = None
+) -> Item:
+    """Everything that follows from an event's times and status, index keys included.
+
+    A terminal event has no GSI3 keys: it leaves the scheduler's due queue.
+    `due_at` overrides when the scheduler looks at it next (an INACTIVE
+    maintenance's pending event only matters when its window ends).
+    """
+    attributes: Item = {
+        "start_date_time": start,
+        "end_date_time": end,
+        "status": status,
+        "LSI1SK": keys.start_order_sk(start, event_id),
+        "GSI2PK": keys.feed_pk(year_of(start)),
+        "GSI2SK": keys.start_order_sk(start, event_id),
+    }
+    due = None if status in TERMINAL else next_transition_at(status, start, end, ready_window)
+    if due is not None and due_at is not None:
+        due = due_at
+    if due is not None:
+        attributes["GSI3PK"] = keys.due_pk(event_id)
+        attributes["GSI3SK"] = keys.queue_sk(due, event_id)
+    return attributes
+
+
+def marker_item(maintenance_id: int, occurrence: int, event_id: int, version: int) -> Item:
+    return {
+        **keys.occurrence_key(maintenance_id, occurrence),
+        "event_id": event_id,
+        "schedule_version": version,
+    }
+
+
+def year_of(ts: int) -> int:
+    """The UTC year of a timestamp: the feed's shard."""
+    return datetime.fromtimestamp(ts, UTC).year

@@ -1,0 +1,84 @@
+"""The key layout of the single table: every key string is built here.
+
+See docs/data-model.md for the access pattern each key serves. Numbers in
+sort keys are zero-padded to 12 digits so that string order is numeric order
+(253402300799, the largest accepted timestamp, has 12 digits).
+"""
+
+DUE_SHARDS = 4
+MAINTENANCE_LIST = "MAINTENANCE"
+APIKEY_LIST = "APIKEY"
+TOPUP_QUEUE = "TOPUP"
+META = "META"
+SEQ = "SEQ"
+
+
+def pad(number: int) -> str:
+    return f"{number:012d}"
+
+
+def maintenance_pk(maintenance_id: int) -> str:
+    return f"M#{maintenance_id}"
+
+
+def maintenance_key(maintenance_id: int) -> dict[str, str]:
+    return {"PK": maintenance_pk(maintenance_id), "SK": META}
+
+
+def maintenance_list_sk(status: str, maintenance_id: int) -> str:
+    return f"{status}#{pad(maintenance_id)}"
+
+
+def event_sk(event_id: int) -> str:
+    return f"E#{pad(event_id)}"
+
+
+def event_key(maintenance_id: int, event_id: int) -> dict[str, str]:
+    return {"PK": maintenance_pk(maintenance_id), "SK": event_sk(event_id)}
+
+
+def occurrence_sk(original_start: int) -> str:
+    return f"O#{pad(original_start)}"
+
+
+def occurrence_key(maintenance_id: int, original_start: int) -> dict[str, str]:
+    return {"PK": maintenance_pk(maintenance_id), "SK": occurrence_sk(original_start)}
+
+
+def start_order_sk(start: int, event_id: int) -> str:
+    """LSI1SK and GSI2SK: start ascending, then event id."""
+    return f"{pad(start)}#{pad(event_id)}"
+
+
+def feed_pk(year: int) -> str:
+    return f"FEED#{year}"
+
+
+def due_pk(event_id: int) -> str:
+    return f"DUE#{event_id % DUE_SHARDS}"
+
+
+def due_pks() -> list[str]:
+    return [f"DUE#{shard}" for shard in range(DUE_SHARDS)]
+
+
+def queue_sk(at: int, item_id: int) -> str:
+    """GSI3SK: the time work becomes due, then the id."""
+    return f"{pad(at)}#{pad(item_id)}"
+
+
+def queue_upper_bound(now: int) -> str:
+    """Every GSI3SK due at or before `now` sorts at or below this."""
+    return f"{pad(now)}#~"
+
+
+def seq_key() -> dict[str, str]:
+    return {"PK": SEQ, "SK": SEQ}
+
+
+def api_key_key(digest: str) -> dict[str, str]:
+    return {"PK": f"KEY#{digest}", "SK": "KEY"}
+
+
+def api_key_name_key(name: str) -> dict[str, str]:
+    return {"PK": f"KEYNAME#{name}", "SK": "KEYNAME"}

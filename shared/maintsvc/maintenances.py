@@ -1,0 +1,236 @@
+"""Maintenances: create, read, list, update and delete (BEHAVIOUR.md §3).
+
+Domain functions take the store and settings as arguments and know nothing
+of API Gateway; they return resources (plain dicts) or raise ApiError.
+"""
+
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.clock import iso_now
+from maintsvc.config import Settings
+from maintsvc.errors import ConflictError, ValidationError, maintenance_not_found
+from maintsvc.items import maintenance_index_attributes, maintenance_resource, year_of
+from maintsvc.lifecycle import ONGOING, PENDING
+from maintsvc.materialise import (
+    EVENTS_PER_TRANSACTION,
+    Plan,
+    clear_stale_schedule,
+    materialise_occurrences,
+    new_event_items,
+    plan_occurrences,
+    reserve_ids,
+    topup_clauses,
+    update_expression,
+    write_events,
+)
+from maintsvc.models import validate_maintenance
+from maintsvc.store import ConditionFailed, Item, Store, TxAction
+from maintsvc.transitions import advance_event
+
+SCHEDULE_FIELDS = ("start_date_time", "rrule", "duration_seconds", "timezone")
+STATUSES = ("ACTIVE", "INACTIVE")
+PATCH_ATTEMPTS = 3
+
+
+def create_maintenance(
+    store: Store, settings: Settings, body: dict[str, Any], now: int
+) -> dict[str, Any]:
+    """Validate, reserve ids, then write the maintenance and its first events atomically
+    (one transaction for up to 49 events: 2 round trips in all)."""
+    fields = validate_maintenance(body, None)
+    stamp = iso_now()
+    maintenance: Item = {
+        **fields,
+        "schedule_version": 1,
+        "revision": 1,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    active = maintenance["status"] == "ACTIVE"
+    plan = plan_occurrences(maintenance, now, settings) if active else Plan([], None)
+    maintenance["id"], first_event_id = reserve_ids(store, 1, len(plan.occurrences))
+    events = new_event_items(maintenance, plan.occurrences, first_event_id, now, settings)
+    first = events[:EVENTS_PER_TRANSACTION]
+    item = {**maintenance, **maintenance_index_attributes(maintenance)}
+    years = {year_of(e["start_date_time"]) for e in first}
+    if years:
+        item["event_years"] = years
+    topup_at = plan.topup_at if len(events) <= EVENTS_PER_TRANSACTION else now
+    if active and topup_at is not None:
+        item["GSI3PK"] = keys.TOPUP_QUEUE
+        item["GSI3SK"] = keys.queue_sk(max(topup_at, 0), maintenance["id"])
+    put = TxAction.put(item, condition="attribute_not_exists(PK)")
+    write_events(store, maintenance, events, plan.topup_at, now, first_action=put)
+    return maintenance_resource(maintenance)
+
+
+def load_maintenance(store: Store, raw_id: str, maintenance_id: int) -> Item:
+    """The stored maintenance, or the contract's 404 (a delete in progress reads as gone)."""
+    item = store.get(keys.maintenance_key(maintenance_id))
+    if item is None or item.get("deleting"):
+        raise maintenance_not_found(raw_id)
+    return item
+
+
+def get_maintenance(store: Store, raw_id: str, maintenance_id: int) -> dict[str, Any]:
+    return maintenance_resource(load_maintenance(store, raw_id, maintenance_id))
+
+
+def list_maintenances(
+    store: Store, status: str | None, monitor_tag: str | None
+) -> list[dict[str, Any]]:
+    """Every match, id descending: one Query of the listing partition."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError("status must be 'ACTIVE' or 'INACTIVE'")
+    condition = "GSI1PK = :pk"
+    values: dict[str, Any] = {":pk": keys.MAINTENANCE_LIST}
+    if status:
+        condition += " AND begins_with(GSI1SK, :status)"
+        values[":status"] = f"{status}#"
+    tag_filter = None
+    if monitor_tag is not None:
+        tag_filter = "contains(tags, :tag)"
+        values[":tag"] = monitor_tag
+    items = store.query(condition, values, index="GSI1", filter_expression=tag_filter)
+    items.sort(key=lambda i: i["id"], reverse=True)
+    return [maintenance_resource(i) for i in items]
+
+
+def update_maintenance(
+    store: Store,
+    settings: Settings,
+    raw_id: str,
+    maintenance_id: int,
+    body: dict[str, Any],
+    now: int,
+) -> dict[str, Any]:
+    """Partial update; a changed schedule regenerates pending events, a status change applies.
+
+    The write is conditional on the revision read, so two PATCHes never
+    interleave; a lost race is retried from a fresh read, then answered 409.
+    """
+    for _ in range(PATCH_ATTEMPTS):
+        current = load_maintenance(store, raw_id, maintenance_id)
+        fields = validate_maintenance(body, current)
+        changes = {k: v for k, v in fields.items() if current.get(k) != v}
+        if not changes:
+            return maintenance_resource(current)
+        try:
+            updated = _write_changes(store, current, changes, now)
+        except ConditionFailed:
+            continue
+        _apply_changes(store, settings, current, updated, now)
+        return maintenance_resource(updated)
+    raise ConflictError("The maintenance changed during the request; retry it")
+
+
+def _write_changes(store: Store, current: Item, changes: dict[str, Any], now: int) -> Item:
+    updated = {**current, **changes, "updated_at": iso_now(), "revision": current["revision"] + 1}
+    schedule_changed = any(f in changes for f in SCHEDULE_FIELDS)
+    if schedule_changed:
+        updated["schedule_version"] = current["schedule_version"] + 1
+    derived = maintenance_index_attributes(updated)
+    assignments = {
+        **changes,
+        "updated_at": updated["updated_at"],
+        "revision": updated["revision"],
+        "schedule_version": updated["schedule_version"],
+        "GSI1SK": derived["GSI1SK"],
+    }
+    removes: list[str] = []
+    if "monitors" in changes:
+        if "tags" in derived:
+            assignments["tags"] = derived["tags"]
+        else:
+            removes.append("tags")
+    if schedule_changed:
+        assignments["needs_cleanup"] = True
+    sets_queue: list[str] = []
+    removes_queue: list[str] = []
+    queue_values: dict[str, Any] = {}
+    if schedule_changed or "status" in changes:
+        # Until the follow-up work is done, the scheduler is told to look now.
+        sets_queue, removes_queue, queue_values = topup_clauses(
+            now if updated["status"] == "ACTIVE" else None, updated["id"]
+        )
+    names = {f"#f{i}": name for i, name in enumerate(assignments)}
+    values: dict[str, Any] = {f":f{i}": v for i, v in enumerate(assignments.values())}
+    values.update(queue_values)
+    values[":rev"] = current["revision"]
+    sets = [f"#f{i} = :f{i}" for i in range(len(assignments))] + sets_queue
+    store.update(
+        keys.maintenance_key(updated["id"]),
+        update_expression(sets, removes + removes_queue),
+        values,
+        names,
+        condition="revision = :rev AND attribute_not_exists(deleting)",
+    )
+    for key in ("GSI3PK", "GSI3SK", "tags"):
+        updated.pop(key, None)
+    if schedule_changed:
+        updated["needs_cleanup"] = True
+    return updated
+
+
+def _apply_changes(store: Store, settings: Settings, before: Item, after: Item, now: int) -> None:
+    """The follow-up of a written change: regenerate, pause or resume, then top up."""
+    if after["schedule_version"] != before["schedule_version"]:
+        clear_stale_schedule(store, after)
+    if after["status"] != before["status"]:
+        reconcile_events(store, settings, after, now)
+    resumed_or_rescheduled = after.get("needs_cleanup") or after["status"] != before["status"]
+    if after["status"] == "ACTIVE" and resumed_or_rescheduled:
+        materialise_occurrences(store, settings, after, now)
+    elif after.get("needs_cleanup"):
+        store.update(
+            keys.maintenance_key(after["id"]),
+            "REMOVE needs_cleanup",
+            {":v": after["schedule_version"]},
+            condition="schedule_version = :v",
+        )
+
+
+def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: int) -> None:
+    """Bring every live event in line with the maintenance's new status.
+
+    INACTIVE: ONGOING events complete early; pending ones wait for their
+    window to pass (then CANCELLED). ACTIVE again: passed pending windows are
+    CANCELLED, the rest take the status time gives them.
+    """
+    events = store.query(
+        "PK = :pk AND begins_with(SK, :e)",
+        {":pk": keys.maintenance_pk(maintenance["id"]), ":e": "E#"},
+        consistent=True,
+    )
+    active = maintenance["status"] == "ACTIVE"
+    for event in events:
+        if event["status"] not in PENDING and event["status"] != ONGOING:
+            continue
+        if active and event["status"] in PENDING and now >= event["end_date_time"]:
+            advance_event(store, event, False, now, settings.ready_window_seconds)
+        else:
+            advance_event(store, event, active, now, settings.ready_window_seconds)
+
+
+def delete_maintenance(store: Store, raw_id: str, maintenance_id: int) -> None:
+    """Hide the maintenance at once, then remove every item it owns, META last.
+
+    The first write marks it `deleting` and bumps its schedule version, so
+    readers answer 404 from then on and no materialiser can add events; a
+    retried DELETE of a half-deleted maintenance finishes the job.
+    """
+    try:
+        store.update(
+            keys.maintenance_key(maintenance_id),
+            "SET deleting = :t ADD schedule_version :one REMOVE GSI1PK, GSI1SK, GSI3PK, GSI3SK",
+            {":t": True, ":one": 1},
+            condition="attribute_exists(PK)",
+        )
+    except ConditionFailed:
+        raise maintenance_not_found(raw_id) from None
+    items = store.query("PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, consistent=True)
+    store.batch_write(
+        deletes=[{"PK": i["PK"], "SK": i["SK"]} for i in items if i["SK"] != keys.META]
+    )
+    store.delete(keys.maintenance_key(maintenance_id))

@@ -1,0 +1,253 @@
+"""Materialisation: turning a maintenance's rule into stored events, once per occurrence.
+
+Called synchronously by create and update, and by the scheduler to keep the
+horizon full. Identity is (maintenance_id, original start): each event is
+written in one transaction with its occurrence marker under
+`attribute_not_exists`, so two materialisers racing on the same maintenance
+create each occurrence once. Every transaction also updates the maintenance
+item on the condition that its schedule version is still the one planned
+from, so a schedule changed meanwhile wins and nothing stale is written.
+"""
+
+from dataclasses import dataclass
+
+from maintsvc import keys
+from maintsvc.clock import iso_now
+from maintsvc.config import Settings
+from maintsvc.items import event_item, marker_item, year_of
+from maintsvc.lifecycle import PENDING, status_from_time
+from maintsvc.rrules import MAX_TIMESTAMP, parse_schedule
+from maintsvc.store import Item, Store, TransactionCancelled, TxAction
+
+EVENTS_PER_TRANSACTION = 49  # 2 items each + the maintenance = 99 of 100 actions
+MAX_ATTEMPTS = 5
+LIVE_CONDITION = "schedule_version = :v AND #st = :active AND attribute_not_exists(deleting)"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The occurrences that should exist now, and when to look again."""
+
+    occurrences: list[int]
+    topup_at: int | None
+
+
+def plan_occurrences(maintenance: Item, now: int, settings: Settings) -> Plan:
+    """Occurrences whose window has not ended and that start before now + horizon, capped.
+
+    `topup_at` is when the plan next grows: when the next occurrence enters
+    the horizon, or, when the cap bites, when the first planned window ends.
+    """
+    duration = maintenance["duration_seconds"]
+    schedule = parse_schedule(
+        maintenance["rrule"], maintenance["start_date_time"], maintenance["timezone"]
+    )
+    horizon_end = min(now + settings.horizon_seconds, MAX_TIMESTAMP + 1)
+    found = schedule.occurrences_between(
+        now - duration + 1, horizon_end, settings.max_future_events + 1
+    )
+    planned = found[: settings.max_future_events]
+    if len(found) > settings.max_future_events:
+        return Plan(planned, planned[0] + duration)
+    later = schedule.occurrences_between(horizon_end, MAX_TIMESTAMP + 1, 1)
+    return Plan(planned, later[0] - settings.horizon_seconds if later else None)
+
+
+def reserve_ids(store: Store, maintenances: int, events: int) -> tuple[int, int]:
+    """Reserve ids in one UpdateItem; returns the first maintenance id and first event id."""
+    top = store.update(
+        keys.seq_key(),
+        "ADD maintenance :m, event :e",
+        {":m": maintenances, ":e": events},
+        return_new=True,
+    )
+    assert top is not None
+    return top["maintenance"] - maintenances + 1, top["event"] - events + 1
+
+
+def new_event_items(
+    maintenance: Item, occurrences: list[int], first_event_id: int, now: int, settings: Settings
+) -> list[Item]:
+    """Event items for fresh occurrences, statuses from the one status-from-time rule."""
+    stamp = iso_now()
+    duration = maintenance["duration_seconds"]
+    return [
+        event_item(
+            maintenance["id"],
+            first_event_id + offset,
+            occurrence,
+            occurrence,
+            occurrence + duration,
+            status_from_time(now, occurrence, occurrence + duration, settings.ready_window_seconds),
+            maintenance["schedule_version"],
+            stamp,
+            settings.ready_window_seconds,
+        )
+        for offset, occurrence in enumerate(occurrences)
+    ]
+
+
+def topup_clauses(topup_at: int | None, maintenance_id: int) -> tuple[list[str], list[str], Item]:
+    """SET and REMOVE clauses that put a maintenance in (or take it out of) the TOPUP queue."""
+    if topup_at is None:
+        return [], ["GSI3PK", "GSI3SK"], {}
+    values = {":q": keys.TOPUP_QUEUE, ":qs": keys.queue_sk(max(topup_at, 0), maintenance_id)}
+    return ["GSI3PK = :q", "GSI3SK = :qs"], [], values
+
+
+def update_expression(sets: list[str], removes: list[str], adds: list[str] | None = None) -> str:
+    parts: list[str] = []
+    if sets:
+        parts.append("SET " + ", ".join(sets))
+    if removes:
+        parts.append("REMOVE " + ", ".join(removes))
+    if adds:
+        parts.append("ADD " + ", ".join(adds))
+    return " ".join(parts)
+
+
+def write_events(
+    store: Store,
+    maintenance: Item,
+    events: list[Item],
+    topup_at: int | None,
+    now: int,
+    first_action: TxAction | None = None,
+) -> None:
+    """Write events with their markers in transactions guarded by the maintenance.
+
+    The first transaction may carry `first_action` (the Put of a new
+    maintenance) instead of the guard update. Until the last transaction
+    lands, the maintenance stays due for top-up now, so a writer that dies
+    half-way leaves work the scheduler finishes.
+    """
+    chunks = [
+        events[i : i + EVENTS_PER_TRANSACTION]
+        for i in range(0, len(events), EVENTS_PER_TRANSACTION)
+    ] or [[]]
+    for number, chunk in enumerate(chunks):
+        last = number == len(chunks) - 1
+        if number == 0 and first_action is not None:
+            head = first_action
+        else:
+            head = guard_update(maintenance, topup_at if last else now, chunk)
+        actions = [head]
+        for event in chunk:
+            actions.append(
+                TxAction.put(
+                    marker_item(
+                        maintenance["id"],
+                        event["occurrence"],
+                        event["id"],
+                        maintenance["schedule_version"],
+                    ),
+                    condition="attribute_not_exists(PK)",
+                )
+            )
+            actions.append(TxAction.put(event))
+        store.transact(actions)
+
+
+def guard_update(maintenance: Item, topup_at: int | None, events: list[Item]) -> TxAction:
+    """Update of the maintenance that only succeeds while its schedule is the one planned."""
+    sets, removes, values = topup_clauses(topup_at, maintenance["id"])
+    values = {**values, ":v": maintenance["schedule_version"], ":active": "ACTIVE"}
+    adds = []
+    years = {year_of(e["start_date_time"]) for e in events}
+    if years:
+        adds.append("event_years :ys")
+        values[":ys"] = years
+    return TxAction.update(
+        keys.maintenance_key(maintenance["id"]),
+        update_expression(sets, [*removes, "needs_cleanup"], adds),
+        values,
+        {"#st": "status"},
+        condition=LIVE_CONDITION,
+    )
+
+
+def materialise_occurrences(store: Store, settings: Settings, maintenance: Item, now: int) -> int:
+    """Create the missing events of an ACTIVE maintenance; returns how many were created.
+
+    Existing markers (events, deleted events, moved events, history) are
+    skipped. A lost race on a marker re-plans; a changed schedule, a
+    deactivation or a delete (the guard fails) ends the attempt quietly:
+    whoever changed it materialises for the new state.
+    """
+    if maintenance["status"] != "ACTIVE" or maintenance.get("deleting"):
+        return 0
+    plan = plan_occurrences(maintenance, now, settings)
+    for _ in range(MAX_ATTEMPTS):
+        existing = existing_occurrences(store, maintenance["id"], plan.occurrences)
+        fresh = [o for o in plan.occurrences if o not in existing]
+        events: list[Item] = []
+        if fresh:
+            _, first_event_id = reserve_ids(store, 0, len(fresh))
+            events = new_event_items(maintenance, fresh, first_event_id, now, settings)
+        try:
+            write_events(store, maintenance, events, plan.topup_at, now)
+        except TransactionCancelled as exc:
+            if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+                return 0
+            continue
+        return len(events)
+    raise TransactionCancelled(["TransactionConflict"])
+
+
+def existing_occurrences(store: Store, maintenance_id: int, planned: list[int]) -> set[int]:
+    """Original starts that already have a marker, within the planned range (one Query)."""
+    if not planned:
+        return set()
+    markers = store.query(
+        "PK = :pk AND SK BETWEEN :lo AND :hi",
+        {
+            ":pk": keys.maintenance_pk(maintenance_id),
+            ":lo": keys.occurrence_sk(planned[0]),
+            ":hi": keys.occurrence_sk(planned[-1]),
+        },
+        consistent=True,
+    )
+    return {int(m["SK"][2:]) for m in markers}
+
+
+def clear_stale_schedule(store: Store, maintenance: Item) -> None:
+    """Forget what an older schedule version left: its pending events and their markers.
+
+    History (ONGOING, COMPLETED, CANCELLED) stays, and so do the markers of
+    history events, so such an occurrence is not created twice. Items of the
+    current version are never touched, so this is safe to run while the new
+    schedule is being materialised, and safe to run again after a crash.
+    """
+    version = maintenance["schedule_version"]
+    for _ in range(MAX_ATTEMPTS):
+        items = store.query(
+            "PK = :pk", {":pk": keys.maintenance_pk(maintenance["id"])}, consistent=True
+        )
+        events = [i for i in items if i["SK"].startswith("E#")]
+        keep = {e["occurrence"] for e in events if e["status"] not in PENDING}
+        keep |= {e["occurrence"] for e in events if e["schedule_version"] >= version}
+        actions = [
+            TxAction.delete(
+                {"PK": e["PK"], "SK": e["SK"]},
+                condition="#st IN (:s, :r)",
+                values={":s": "SCHEDULED", ":r": "READY"},
+            )
+            for e in events
+            if e["status"] in PENDING and e["schedule_version"] < version
+        ]
+        for action in actions:
+            action.body["ExpressionAttributeNames"] = {"#st": "status"}
+        actions += [
+            TxAction.delete({"PK": m["PK"], "SK": m["SK"]})
+            for m in items
+            if m["SK"].startswith("O#")
+            and m["schedule_version"] < version
+            and int(m["SK"][2:]) not in keep
+        ]
+        try:
+            for start in range(0, len(actions), 100):
+                store.transact(actions[start : start + 100])
+        except TransactionCancelled:
+            continue
+        return
+    raise TransactionCancelled(["TransactionConflict"])

@@ -1,0 +1,168 @@
+"""The every-minute tick: advance due events, then keep every horizon full (BEHAVIOUR.md §5).
+
+Work is found through the sparse GSI3 queues only (never a scan): events sit
+in `DUE#0..3` keyed by the time of their next transition, maintenances sit
+in `TOPUP` keyed by when their materialised frontier falls behind. Every
+write is conditional on the state that was read, so overlapping ticks and a
+tick that dies half-way leave consistent data, and the next tick finishes
+the job. The tick stops taking new pages when its time budget runs low.
+"""
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.config import Settings
+from maintsvc.materialise import clear_stale_schedule, materialise_occurrences
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
+from maintsvc.transitions import advance_event
+
+PAGE = 100
+
+
+@dataclass
+class TickReport:
+    now: int
+    due_seen: int = 0
+    transitions: int = 0
+    skipped: int = 0
+    topups: int = 0
+    events_created: int = 0
+    stopped_early: bool = False
+    changes: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "changes"}
+
+
+def run_tick(
+    store: Store,
+    settings: Settings,
+    now: int,
+    time_left: Callable[[], bool] = lambda: True,
+) -> TickReport:
+    """One tick at `now`; `time_left()` turning False makes it stop between pages."""
+    report = TickReport(now=now)
+    maintenances: dict[int, Item | None] = {}
+    for shard in keys.due_pks():
+        if not _advance_shard(store, settings, shard, now, maintenances, report, time_left):
+            report.stopped_early = True
+            return report
+    if not _top_up(store, settings, now, report, time_left):
+        report.stopped_early = True
+    return report
+
+
+def _pages(store: Store, pk: str, now: int) -> Any:
+    """Due items of one queue partition, oldest first, a page at a time."""
+    batch: list[Item] = []
+    for item in store.iter_query(
+        "GSI3PK = :pk AND GSI3SK <= :hi",
+        {":pk": pk, ":hi": keys.queue_upper_bound(now)},
+        index="GSI3",
+    ):
+        batch.append(item)
+        if len(batch) == PAGE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _advance_shard(
+    store: Store,
+    settings: Settings,
+    shard: str,
+    now: int,
+    maintenances: dict[int, Item | None],
+    report: TickReport,
+    time_left: Callable[[], bool],
+) -> bool:
+    for page in _pages(store, shard, now):
+        if not time_left():
+            return False
+        _load_maintenances(store, {e["maintenance_id"] for e in page}, maintenances)
+        for event in page:
+            report.due_seen += 1
+            maintenance = maintenances.get(event["maintenance_id"])
+            if maintenance is None:
+                report.skipped += 1  # being deleted: the delete removes it
+                continue
+            if event["schedule_version"] < maintenance["schedule_version"]:
+                _clear_once(store, maintenance)
+                report.skipped += 1
+                continue
+            written = advance_event(
+                store,
+                event,
+                maintenance["status"] == "ACTIVE",
+                now,
+                settings.ready_window_seconds,
+            )
+            if written is None:
+                report.skipped += 1
+            elif written["status"] != event["status"]:
+                report.transitions += 1
+                report.changes.append((event["id"], event["status"], written["status"]))
+    return True
+
+
+def _load_maintenances(store: Store, wanted: set[int], cache: dict[int, Item | None]) -> None:
+    """BatchGetItem the maintenances a page needs that this tick has not read yet."""
+    missing = sorted(wanted - cache.keys())
+    if not missing:
+        return
+    found = {i["id"]: i for i in store.batch_get([keys.maintenance_key(m) for m in missing])}
+    for maintenance_id in missing:
+        item = found.get(maintenance_id)
+        cache[maintenance_id] = None if item is None or item.get("deleting") else item
+
+
+def _clear_once(store: Store, maintenance: Item) -> None:
+    """A pending event from an older schedule: a PATCH died before clearing; finish it."""
+    if not maintenance.get("_cleared"):
+        clear_stale_schedule(store, maintenance)
+        maintenance["_cleared"] = True
+
+
+def _top_up(
+    store: Store,
+    settings: Settings,
+    now: int,
+    report: TickReport,
+    time_left: Callable[[], bool],
+) -> bool:
+    for page in _pages(store, keys.TOPUP_QUEUE, now):
+        for queued in page:
+            if not time_left():
+                return False
+            # The index copy may lag; the guarded writes check the live item.
+            maintenance = store.get(keys.maintenance_key(queued["id"]))
+            if maintenance is None or maintenance.get("deleting"):
+                continue
+            if maintenance["status"] != "ACTIVE":
+                _leave_topup_queue(store, maintenance)
+                continue
+            try:
+                if maintenance.get("needs_cleanup"):
+                    clear_stale_schedule(store, maintenance)
+                report.events_created += materialise_occurrences(store, settings, maintenance, now)
+            except TransactionCancelled:
+                continue  # contended by an API write; the queue entry stays for next tick
+            report.topups += 1
+    return True
+
+
+def _leave_topup_queue(store: Store, maintenance: Item) -> None:
+    """An INACTIVE maintenance has nothing to top up (its PATCH normally removes it)."""
+    # Reactivated meanwhile: it stays queued and is topped up next tick.
+    with contextlib.suppress(ConditionFailed):
+        store.update(
+            keys.maintenance_key(maintenance["id"]),
+            "REMOVE GSI3PK, GSI3SK",
+            {":inactive": "INACTIVE"},
+            {"#st": "status"},
+            condition="#st = :inactive",
+        )

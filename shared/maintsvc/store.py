@@ -1,0 +1,346 @@
+"""Data access: the only module that touches boto3.
+
+A thin typed layer over the low-level DynamoDB and EventBridge clients:
+plain Python values in and out (ints for numbers, sets for string/number
+sets, None for NULL), pagination and unprocessed-item retries handled here,
+AWS errors turned into the two exceptions the domain code reasons about.
+Clients use boto3's default configuration, so AWS_ENDPOINT_URL_DYNAMODB,
+AWS_ENDPOINT_URL_EVENTS and AWS_REGION redirect them; no endpoint in code.
+"""
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+Item = dict[str, Any]
+Key = Mapping[str, str]
+
+_clients: dict[str, Any] = {}
+
+
+def _client(service: str) -> Any:
+    """One client per service per process (created lazily, reused while warm)."""
+    if service not in _clients:
+        _clients[service] = boto3.client(service)  # type: ignore[call-overload]
+    return _clients[service]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and mocks)."""
+    _clients.clear()
+
+
+class ConditionFailed(Exception):
+    """A conditional write found the item not in the expected state."""
+
+
+class TransactionCancelled(Exception):
+    """A transaction was cancelled; `reasons` holds one code per action ("None" = fine)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+    @property
+    def conflict(self) -> bool:
+        return "TransactionConflict" in self.reasons
+
+    def failed_conditions(self) -> list[int]:
+        return [i for i, r in enumerate(self.reasons) if r == "ConditionalCheckFailed"]
+
+
+def to_attr(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if isinstance(value, Mapping):
+        return {"M": {k: to_attr(v) for k, v in value.items()}}
+    if isinstance(value, set | frozenset):
+        if all(isinstance(v, str) for v in value):
+            return {"SS": sorted(value)}
+        return {"NS": [str(v) for v in sorted(value)]}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attr(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def from_attr(attr: Mapping[str, Any]) -> Any:
+    ((kind, raw),) = attr.items()
+    if kind == "S":
+        return raw
+    if kind == "N":
+        return int(raw) if "." not in raw and "e" not in raw.lower() else float(raw)
+    if kind == "NULL":
+        return None
+    if kind == "BOOL":
+        return bool(raw)
+    if kind == "M":
+        return {k: from_attr(v) for k, v in raw.items()}
+    if kind == "L":
+        return [from_attr(v) for v in raw]
+    if kind == "SS":
+        return set(raw)
+    if kind == "NS":
+        return {int(v) for v in raw}
+    raise TypeError(f"unsupported attribute type {kind}")
+
+
+def to_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: to_attr(v) for k, v in item.items()}
+
+
+def from_item(raw: Mapping[str, Any]) -> Item:
+    return {k: from_attr(v) for k, v in raw.items()}
+
+
+def _values(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"ExpressionAttributeValues": to_item(values)} if values else {}
+
+
+def _names(names: Mapping[str, str] | None) -> dict[str, Any]:
+    return {"ExpressionAttributeNames": dict(names)} if names else {}
+
+
+class Store:
+    """The table (and the event bus) the service runs on."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def _ddb(self) -> Any:
+        return _client("dynamodb")
+
+    # -- single items -------------------------------------------------------
+    def get(self, key: Key, consistent: bool = True) -> Item | None:
+        raw = self._ddb.get_item(
+            TableName=self.table_name, Key=to_item(key), ConsistentRead=consistent
+        )
+        return from_item(raw["Item"]) if "Item" in raw else None
+
+    def put(self, item: Mapping[str, Any], condition: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": to_item(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        self._call_conditional(self._ddb.put_item, kwargs)
+
+    def update(
+        self,
+        key: Key,
+        expression: str,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        condition: str | None = None,
+        return_new: bool = False,
+    ) -> Item | None:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": to_item(key),
+            "UpdateExpression": expression,
+            **_values(values),
+            **_names(names),
+        }
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if return_new:
+            kwargs["ReturnValues"] = "ALL_NEW"
+        raw = self._call_conditional(self._ddb.update_item, kwargs)
+        return from_item(raw["Attributes"]) if return_new else None
+
+    def delete(self, key: Key, condition: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Key": to_item(key)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        self._call_conditional(self._ddb.delete_item, kwargs)
+
+    @staticmethod
+    def _call_conditional(operation: Any, kwargs: dict[str, Any]) -> Any:
+        try:
+            return operation(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConditionFailed(str(exc)) from None
+            raise
+
+    # -- queries ------------------------------------------------------------
+    def query(
+        self,
+        key_condition: str,
+        values: Mapping[str, Any],
+        index: str | None = None,
+        names: Mapping[str, str] | None = None,
+        filter_expression: str | None = None,
+        forward: bool = True,
+        consistent: bool = False,
+        limit: int | None = None,
+    ) -> list[Item]:
+        """Every matching item (following pages), or the first `limit` of them."""
+        return list(
+            self.iter_query(
+                key_condition, values, index, names, filter_expression, forward, consistent, limit
+            )
+        )
+
+    def iter_query(
+        self,
+        key_condition: str,
+        values: Mapping[str, Any],
+        index: str | None = None,
+        names: Mapping[str, str] | None = None,
+        filter_expression: str | None = None,
+        forward: bool = True,
+        consistent: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Item]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": key_condition,
+            "ScanIndexForward": forward,
+            **_values(values),
+            **_names(names),
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        if consistent and (index is None or index.startswith("LSI")):
+            kwargs["ConsistentRead"] = True
+        if limit is not None and filter_expression is None:
+            kwargs["Limit"] = limit
+        yielded = 0
+        while True:
+            page = self._ddb.query(**kwargs)
+            for raw in page.get("Items", []):
+                yield from_item(raw)
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- batches and transactions -------------------------------------------
+    def batch_get(self, keys: Sequence[Key]) -> list[Item]:
+        """Strongly consistent BatchGetItem, 100 keys a call, unprocessed keys retried."""
+        found: list[Item] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [to_item(k) for k in keys[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):
+                raw = self._ddb.batch_get_item(RequestItems=request)
+                found.extend(from_item(i) for i in raw["Responses"].get(self.table_name, []))
+                request = raw.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+        return found
+
+    def batch_write(
+        self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[Key] = ()
+    ) -> None:
+        """Unconditional puts and deletes, 25 a call, unprocessed items retried."""
+        requests = [{"PutRequest": {"Item": to_item(p)}} for p in puts] + [
+            {"DeleteRequest": {"Key": to_item(k)}} for k in deletes
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table_name: requests[start : start + 25]}
+            for attempt in range(8):
+                raw = self._ddb.batch_write_item(RequestItems=pending)
+                pending = raw.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError("BatchWriteItem kept returning unprocessed items")
+
+    def transact(self, actions: Sequence["TxAction"]) -> None:
+        """TransactWriteItems (at most 100 actions); cancellations become TransactionCancelled."""
+        if not actions:
+            return
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[a.render(self.table_name) for a in actions]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            raise TransactionCancelled(reasons or ["Unknown"]) from None
+
+    # -- EventBridge ----------------------------------------------------------
+    def put_events(self, entries: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """PutEvents in batches of 10; returns, per entry, whether it was accepted."""
+        accepted: list[bool] = []
+        for start in range(0, len(entries), 10):
+            chunk = [dict(e) for e in entries[start : start + 10]]
+            raw = _client("events").put_events(Entries=chunk)
+            accepted.extend("EventId" in r and not r.get("ErrorCode") for r in raw["Entries"])
+        return accepted
+
+
+class TxAction:
+    """One action of a TransactWriteItems call."""
+
+    def __init__(self, kind: str, body: dict[str, Any]) -> None:
+        self.kind = kind
+        self.body = body
+
+    def render(self, table_name: str) -> dict[str, Any]:
+        return {self.kind: {"TableName": table_name, **self.body}}
+
+    @classmethod
+    def put(cls, item: Mapping[str, Any], condition: str | None = None) -> "TxAction":
+        body: dict[str, Any] = {"Item": to_item(item)}
+        if condition:
+            body["ConditionExpression"] = condition
+        return cls("Put", body)
+
+    @classmethod
+    def update(
+        cls,
+        key: Key,
+        expression: str,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        condition: str | None = None,
+    ) -> "TxAction":
+        body: dict[str, Any] = {
+            "Key": to_item(key),
+            "UpdateExpression": expression,
+            **_values(values),
+            **_names(names),
+        }
+        if condition:
+            body["ConditionExpression"] = condition
+        return cls("Update", body)
+
+    @classmethod
+    def delete(
+        cls, key: Key, condition: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> "TxAction":
+        body: dict[str, Any] = {"Key": to_item(key), **_values(values)}
+        if condition:
+            body["ConditionExpression"] = condition
+        return cls("Delete", body)
+
+    @classmethod
+    def check(cls, key: Key, condition: str, values: Mapping[str, Any] | None = None) -> "TxAction":
+        return cls(
+            "ConditionCheck",
+            {"Key": to_item(key), "ConditionExpression": condition, **_values(values)},
+        )

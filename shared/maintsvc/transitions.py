@@ -1,0 +1,111 @@
+"""Event status changes: one conditional write each, wherever they come from.
+
+The scheduler, the events endpoints and maintenance status changes all move
+events through `apply_transition`, which writes only if the event is still
+in the state it was read in (status and times), so two writers never apply
+one transition twice and a concurrent reschedule is never overwritten.
+"""
+
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.clock import iso_now
+from maintsvc.items import event_time_attributes
+from maintsvc.lifecycle import (
+    CANCELLED,
+    COMPLETED,
+    ONGOING,
+    PENDING,
+    early_completion_end,
+    status_from_time,
+    status_while_inactive,
+)
+from maintsvc.store import ConditionFailed, Item, Store
+
+UNCHANGED_CONDITION = "#st = :old_st AND start_date_time = :old_s AND end_date_time = :old_e"
+
+
+def apply_transition(
+    store: Store,
+    event: Item,
+    status: str,
+    ready_window: int,
+    start: int | None = None,
+    end: int | None = None,
+    due_at: int | None = None,
+) -> Item | None:
+    """Write the event's new status (and times); None if it changed under us."""
+    new_start = event["start_date_time"] if start is None else start
+    new_end = event["end_date_time"] if end is None else end
+    attributes = event_time_attributes(
+        event["id"], new_start, new_end, status, ready_window, due_at
+    )
+    attributes["updated_at"] = iso_now()
+    names = {f"#a{i}": name for i, name in enumerate(attributes)}
+    values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(attributes.values())}
+    expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+    if "GSI3PK" not in attributes:
+        expression += " REMOVE GSI3PK, GSI3SK"
+    values.update(
+        {
+            ":old_st": event["status"],
+            ":old_s": event["start_date_time"],
+            ":old_e": event["end_date_time"],
+        }
+    )
+    try:
+        return store.update(
+            keys.event_key(event["maintenance_id"], event["id"]),
+            expression,
+            values,
+            {**names, "#st": "status"},
+            condition=UNCHANGED_CONDITION,
+            return_new=True,
+        )
+    except ConditionFailed:
+        return None
+
+
+def target_status(
+    event: Item, maintenance_active: bool, now: int, ready_window: int
+) -> tuple[str, int]:
+    """Where time takes an event now, and its end (shortened when closed early).
+
+    ACTIVE: the status-from-time rule. INACTIVE: a pending event whose window
+    passed is CANCELLED, an ONGOING one is COMPLETED early.
+    """
+    status, start, end = event["status"], event["start_date_time"], event["end_date_time"]
+    if maintenance_active:
+        return status_from_time(now, start, end, ready_window), end
+    if status == ONGOING:
+        return COMPLETED, early_completion_end(now, start, end)
+    return status_while_inactive(now, status, end), end
+
+
+def advance_event(
+    store: Store, event: Item, maintenance_active: bool, now: int, ready_window: int
+) -> Item | None:
+    """Move one event to where time has taken it; None when nothing was written."""
+    if event["status"] not in PENDING and event["status"] != ONGOING:
+        return None
+    status, end = target_status(event, maintenance_active, now, ready_window)
+    # Paused: look at a pending event again only when its window ends (then CANCELLED).
+    due_at = None if maintenance_active else end
+    if status == event["status"] and end == event["end_date_time"]:
+        wanted = event_time_attributes(
+            event["id"], event["start_date_time"], end, status, ready_window, due_at
+        )
+        if wanted.get("GSI3SK") == event.get("GSI3SK"):
+            return None
+    return apply_transition(store, event, status, ready_window, end=end, due_at=due_at)
+
+
+def cancel_or_complete(
+    store: Store, event: Item, status: str, now: int, ready_window: int
+) -> Item | None:
+    """An API-requested CANCELLED or COMPLETED (legality checked by the caller)."""
+    end = event["end_date_time"]
+    if status == COMPLETED:
+        end = early_completion_end(now, event["start_date_time"], end)
+    assert status in (COMPLETED, CANCELLED)
+    return apply_transition(store, event, status, ready_window, end=end)
