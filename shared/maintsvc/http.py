@@ -33,6 +33,16 @@ def envelope(status: int, code: str, message: str) -> Response[str]:
     return json_response(status, {"error": {"code": code, "message": message}})
 
 
+def _raw_envelope(status: int, code: str, message: str) -> dict[str, Any]:
+    """The envelope as a finished HTTP API v2 response (for failures before routing)."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
 def json_response(status: int, body: Any) -> Response[str]:
     return Response(
         status_code=status,
@@ -133,10 +143,10 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
                 settings.api_key_cache_seconds,
             )
         except ApiError as exc:
-            return envelope(exc.status, exc.code, exc.message).build(event)  # type: ignore[arg-type]
+            return _raw_envelope(exc.status, exc.code, exc.message)
         except Exception:
             logger.exception("authentication failed")
-            return envelope(500, "INTERNAL_ERROR", "Internal server error").build(event)  # type: ignore[arg-type]
+            return _raw_envelope(500, "INTERNAL_ERROR", "Internal server error")
         return app.resolve(event, context)
 
     return handler

@@ -51,7 +51,7 @@ def timestamp(value: Any, field: str) -> int:
         raise _fail(f"{field} is required")
     if not is_number(value) or not 0 <= value <= MAX_TIMESTAMP:
         raise _fail(f"{field} must be a valid timestamp (UTC seconds)")
-    whole = math.floor(value)
+    whole: int = math.floor(value)
     return whole - whole % 60
 
 
@@ -109,8 +109,9 @@ class MaintenanceInput(BaseModel):
     @field_validator("rrule", mode="before")
     @classmethod
     def _rrule(cls, value: Any, info: ValidationInfo) -> Any:
-        start = info.data.get("start_date_time", MISSING)
-        zone = info.data.get("timezone", MISSING)
+        if "start_date_time" not in info.data or "timezone" not in info.data:
+            return value  # an earlier field failed: that error is the one reported
+        start, zone = info.data["start_date_time"], info.data["timezone"]
         patching_other = value is MISSING and not _creating(info)
         if patching_other and start is MISSING and zone is MISSING:
             return MISSING
