@@ -82,6 +82,26 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
+def atomic_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serialise AWS calls: each DynamoDB request is atomic, moto's in-process backend is not.
+
+    Threads still interleave between requests, which is where real races happen.
+    """
+    import threading
+
+    from botocore.client import BaseClient
+
+    lock = threading.Lock()
+    real = BaseClient._make_api_call
+
+    def locked(self: BaseClient, operation: str, params: Any) -> Any:
+        with lock:
+            return real(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", locked)
+
+
+@pytest.fixture
 def store(aws: None) -> Any:
     from maintsvc.store import Store
 

@@ -1,0 +1,232 @@
+"""BEHAVIOUR.md §5: the tick, by time travel against moto."""
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from maintsvc import keys
+from maintsvc.config import Settings
+from maintsvc.maintenances import create_maintenance, update_maintenance
+from maintsvc.scheduler import run_tick
+from maintsvc.store import Store
+
+NOW = 1_900_000_000 - 1_900_000_000 % 3600
+DAY = 86400
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    def set_now(value: int) -> None:
+        monkeypatch.setattr(time, "time", lambda: float(value))
+
+    set_now(NOW)
+    return set_now
+
+
+def make(store: Store, settings: Settings, **fields: Any) -> dict[str, Any]:
+    body = {
+        "title": "t",
+        "start_date_time": NOW + 3600,
+        "rrule": "FREQ=DAILY;COUNT=1",
+        "duration_seconds": 1800,
+        **fields,
+    }
+    return create_maintenance(store, settings, body, NOW)
+
+
+def events(store: Store, maintenance_id: int) -> list[dict[str, Any]]:
+    return store.query(
+        "PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, index="LSI1", consistent=True
+    )
+
+
+def statuses(store: Store, maintenance_id: int) -> list[str]:
+    return [e["status"] for e in events(store, maintenance_id)]
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [
+        (-301, "SCHEDULED"),
+        (-300, "READY"),
+        (-1, "READY"),
+        (0, "ONGOING"),
+        (1799, "ONGOING"),
+        (1800, "COMPLETED"),  # half-open: end itself is over
+        (5 * DAY, "COMPLETED"),  # catch-up after missed ticks
+    ],
+)
+def test_boundaries(
+    store: Store, settings: Settings, clock: Any, offset: int, expected: str
+) -> None:
+    m = make(store, settings)
+    start = NOW + 3600
+    report = run_tick(store, settings, start + offset)
+    assert statuses(store, m["id"]) == [expected]
+    assert report.transitions == (0 if expected == "SCHEDULED" else 1)
+
+
+def test_each_step_in_turn_then_leaves_the_queue(
+    store: Store, settings: Settings, clock: Any
+) -> None:
+    m = make(store, settings)
+    start = NOW + 3600
+    seen = []
+    for at in (start - 300, start, start + 1800, start + 4000):
+        report = run_tick(store, settings, at)
+        seen.append((statuses(store, m["id"])[0], report.transitions))
+    assert seen == [("READY", 1), ("ONGOING", 1), ("COMPLETED", 1), ("COMPLETED", 0)]
+    assert "GSI3PK" not in events(store, m["id"])[0]  # terminal: no longer due
+
+
+def test_inactive_maintenance_events_are_cancelled_when_their_window_passes(
+    store: Store, settings: Settings, clock: Any
+) -> None:
+    m = make(store, settings, rrule="FREQ=DAILY;COUNT=2")
+    update_maintenance(store, settings, str(m["id"]), m["id"], {"status": "INACTIVE"}, NOW)
+    run_tick(store, settings, NOW + 3600)  # not advanced while paused
+    assert statuses(store, m["id"]) == ["SCHEDULED", "SCHEDULED"]
+    run_tick(store, settings, NOW + 3600 + 1800)
+    assert statuses(store, m["id"]) == ["CANCELLED", "SCHEDULED"]
+    report = run_tick(store, settings, NOW + 3600 + 1860)
+    assert report.due_seen == 0  # the paused event waits, unread, until its window ends
+
+
+def test_horizon_is_topped_up(store: Store, settings: Settings, clock: Any) -> None:
+    m = make(store, settings, rrule="FREQ=DAILY", start_date_time=NOW + 600)
+    assert len(events(store, m["id"])) == 30
+    report = run_tick(store, settings, NOW + 10 * DAY)
+    assert report.events_created == 10
+    starts = [e["start_date_time"] for e in events(store, m["id"])]
+    assert starts == [NOW + 600 + i * DAY for i in range(40)]
+    assert run_tick(store, settings, NOW + 10 * DAY).events_created == 0
+
+
+def test_topup_of_a_capped_maintenance_waits_for_a_window_to_end(
+    store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maintsvc.config import load_settings
+
+    monkeypatch.setenv("MAX_FUTURE_EVENTS", "3")
+    settings = load_settings()
+    m = make(store, settings, rrule="FREQ=HOURLY", start_date_time=NOW + 600, duration_seconds=60)
+    assert len(events(store, m["id"])) == 3
+    assert run_tick(store, settings, NOW + 600).events_created == 0
+    assert run_tick(store, settings, NOW + 660).events_created == 1
+
+
+def test_two_ticks_at_once_apply_each_transition_once(
+    store: Store, settings: Settings, clock: Any, atomic_calls: None
+) -> None:
+    ms = [make(store, settings, rrule="FREQ=DAILY;COUNT=3") for _ in range(10)]
+    reports = []
+
+    def tick() -> None:
+        reports.append(run_tick(store, settings, NOW + 3600 + 60))
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.transitions for r in reports) == 10
+    changes = [c for r in reports for c in r.changes]
+    assert len(changes) == len({c[0] for c in changes}) == 10
+    for m in ms:
+        assert statuses(store, m["id"]) == ["ONGOING", "SCHEDULED", "SCHEDULED"]
+
+
+def test_a_tick_that_dies_half_way_is_finished_by_the_next(
+    store: Store, settings: Settings, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ms = [make(store, settings) for _ in range(20)]
+    real_update = Store.update
+    calls = {"n": 0}
+
+    def failing_update(self: Store, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 7:
+            raise RuntimeError("injected failure")
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "update", failing_update)
+    with pytest.raises(RuntimeError):
+        run_tick(store, settings, NOW + 3600 + 10)
+    monkeypatch.setattr(Store, "update", real_update)
+    done = sum(statuses(store, m["id"]) == ["ONGOING"] for m in ms)
+    assert done == 7
+    report = run_tick(store, settings, NOW + 3600 + 10)
+    assert report.transitions == 13
+    assert all(statuses(store, m["id"]) == ["ONGOING"] for m in ms)
+
+
+def test_tick_stops_when_time_runs_out_and_the_next_one_continues(
+    store: Store, settings: Settings, clock: Any
+) -> None:
+    for _ in range(3):
+        make(store, settings)
+    report = run_tick(store, settings, NOW + 3600, time_left=lambda: False)
+    assert report.stopped_early and report.transitions == 0
+    assert run_tick(store, settings, NOW + 3600).transitions == 3
+
+
+def test_stale_pending_events_of_an_old_schedule_are_cleared(
+    store: Store, settings: Settings, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PATCH that changed the schedule and died before clearing: the tick finishes it."""
+    from maintsvc import maintenances
+
+    m = make(store, settings, rrule="FREQ=DAILY", start_date_time=NOW + 600)
+    old_ids = {e["id"] for e in events(store, m["id"])}
+    monkeypatch.setattr(maintenances, "_apply_changes", lambda *a, **k: None)
+    update_maintenance(store, settings, str(m["id"]), m["id"], {"duration_seconds": 900}, NOW)
+    assert {e["id"] for e in events(store, m["id"])} == old_ids  # the crash left them
+    run_tick(store, settings, NOW)
+    fresh = events(store, m["id"])
+    assert len(fresh) == 30
+    assert {e["id"] for e in fresh}.isdisjoint(old_ids)
+    assert all(e["end_date_time"] - e["start_date_time"] == 900 for e in fresh)
+
+
+def seed_due_events(store: Store, maintenances: int, per_maintenance: int) -> list[int]:
+    """Write ACTIVE maintenances and their SCHEDULED events directly (BatchWriteItem).
+
+    moto copies the whole table for every transaction, so seeding thousands of
+    events through create would test moto's memory, not the tick.
+    """
+    from maintsvc.items import event_item, maintenance_index_attributes
+
+    items: list[dict[str, Any]] = []
+    event_id = 0
+    for maintenance_id in range(1, maintenances + 1):
+        maintenance = {
+            "id": maintenance_id, "title": "t", "description": None, "start_date_time": NOW,
+            "timezone": "UTC", "rrule": f"FREQ=MINUTELY;INTERVAL=5;COUNT={per_maintenance}",
+            "duration_seconds": 60, "status": "ACTIVE", "monitors": [], "created_at": "x",
+            "updated_at": "x", "schedule_version": 1, "revision": 1, "event_years": {2030},
+        }  # fmt: skip
+        items.append({**maintenance, **maintenance_index_attributes(maintenance)})
+        for n in range(per_maintenance):
+            event_id += 1
+            start = NOW + n * 300
+            items.append(
+                event_item(
+                    maintenance_id, event_id, start, start, start + 60, "SCHEDULED", 1, "x", 300
+                )
+            )
+    store.batch_write(puts=items)
+    return list(range(1, maintenances + 1))
+
+
+def test_five_thousand_due_events(store: Store, settings: Settings) -> None:
+    """5,000 events whose windows all passed unseen, advanced in one tick."""
+    ids = seed_due_events(store, 10, 500)
+    end_of_all = NOW + 500 * 300
+    report = run_tick(store, settings, end_of_all)
+    assert report.due_seen == report.transitions == 5000
+    assert [c[1:] for c in report.changes] == [("SCHEDULED", "COMPLETED")] * 5000
+    for i in ids:
+        assert statuses(store, i) == ["COMPLETED"] * 500
+    assert run_tick(store, settings, end_of_all).due_seen == 0
