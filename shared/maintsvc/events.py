@@ -22,7 +22,7 @@ from maintsvc.lifecycle import (
     TERMINAL,
     status_from_time,
 )
-from maintsvc.models import MAX_TIMESTAMP, is_number
+from maintsvc.numbers import MAX_TIMESTAMP, minute_timestamp
 from maintsvc.store import Item, Store
 from maintsvc.transitions import apply_transition, cancel_or_complete
 
@@ -95,10 +95,10 @@ def _event_time(body: dict[str, Any], field: str) -> int:
     value = body.get(field)
     if value is None:
         raise ValidationError(f"{field} is required")
-    if not is_number(value) or not 0 <= value <= MAX_TIMESTAMP:
+    truncated = minute_timestamp(value)
+    if truncated is None:
         raise ValidationError(f"{field} must be a valid timestamp (UTC seconds)")
-    whole = int(value // 1)
-    return whole - whole % 60
+    return truncated
 
 
 def update_event(

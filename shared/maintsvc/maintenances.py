@@ -24,7 +24,6 @@ from maintsvc.materialise import (
     update_expression,
     write_events,
 )
-from maintsvc.models import validate_maintenance
 from maintsvc.store import ConditionFailed, Item, Store, TxAction
 from maintsvc.transitions import advance_event
 
@@ -38,6 +37,8 @@ def create_maintenance(
 ) -> dict[str, Any]:
     """Validate, reserve ids, then write the maintenance and its first events atomically
     (one transaction for up to 49 events: 2 round trips in all)."""
+    from maintsvc.models import validate_maintenance  # pydantic: only writes pay its import
+
     fields = validate_maintenance(body, None)
     stamp = iso_now()
     maintenance: Item = {
@@ -110,6 +111,8 @@ def update_maintenance(
     The write is conditional on the revision read, so two PATCHes never
     interleave; a lost race is retried from a fresh read, then answered 409.
     """
+    from maintsvc.models import validate_maintenance  # pydantic: only writes pay its import
+
     for _ in range(PATCH_ATTEMPTS):
         current = load_maintenance(store, raw_id, maintenance_id)
         fields = validate_maintenance(body, current)
@@ -207,6 +210,8 @@ def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: i
     for event in events:
         if event["status"] not in PENDING and event["status"] != ONGOING:
             continue
+        if not active and event["status"] in PENDING:
+            continue  # re-keyed lazily by the scheduler when it comes due
         if active and event["status"] in PENDING and now >= event["end_date_time"]:
             advance_event(store, event, False, now, settings.ready_window_seconds)
         else:

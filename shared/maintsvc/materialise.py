@@ -16,7 +16,7 @@ from maintsvc.clock import iso_now
 from maintsvc.config import Settings
 from maintsvc.items import event_item, marker_item, year_of
 from maintsvc.lifecycle import PENDING, status_from_time
-from maintsvc.rrules import MAX_TIMESTAMP, parse_schedule
+from maintsvc.numbers import MAX_TIMESTAMP
 from maintsvc.store import Item, Store, TransactionCancelled, TxAction
 
 EVENTS_PER_TRANSACTION = 49  # 2 items each + the maintenance = 99 of 100 actions
@@ -38,6 +38,9 @@ def plan_occurrences(maintenance: Item, now: int, settings: Settings) -> Plan:
     `topup_at` is when the plan next grows: when the next occurrence enters
     the horizon, or, when the cap bites, when the first planned window ends.
     """
+    # Imported here: dateutil is only needed by writes, not by the read paths' cold start.
+    from maintsvc.rrules import parse_schedule
+
     duration = maintenance["duration_seconds"]
     schedule = parse_schedule(
         maintenance["rrule"], maintenance["start_date_time"], maintenance["timezone"]

@@ -9,7 +9,6 @@ itself (booleans are not numbers, `null` reads as missing, ...).
 """
 
 import json
-import math
 import re
 from typing import Any
 
@@ -19,8 +18,8 @@ from pydantic_core import PydanticCustomError
 
 from maintsvc import rrules
 from maintsvc.errors import ValidationError
+from maintsvc.numbers import is_number, minute_timestamp
 
-MAX_TIMESTAMP = rrules.MAX_TIMESTAMP
 MAX_DURATION = 31_536_000
 IMPACTS = ("UP", "DOWN", "DEGRADED", "MAINTENANCE")
 MONITOR_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
@@ -40,19 +39,14 @@ def _fail(message: str) -> PydanticCustomError:
     return PydanticCustomError("contract", message)
 
 
-def is_number(value: Any) -> bool:
-    """A finite JSON number: booleans are not numbers here."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def timestamp(value: Any, field: str) -> int:
     """A finite number 0..MAX_TIMESTAMP, truncated down to the minute."""
     if value is MISSING or value is None:
         raise _fail(f"{field} is required")
-    if not is_number(value) or not 0 <= value <= MAX_TIMESTAMP:
+    truncated = minute_timestamp(value)
+    if truncated is None:
         raise _fail(f"{field} must be a valid timestamp (UTC seconds)")
-    whole: int = math.floor(value)
-    return whole - whole % 60
+    return truncated
 
 
 def _creating(info: ValidationInfo) -> bool:

@@ -94,6 +94,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import DAILY, HOURLY, MINUTELY, MONTHLY, WEEKLY, YEARLY, rrule, weekday
 
 from maintsvc.errors import ValidationError
+from maintsvc.numbers import MAX_TIMESTAMP
 
 __all__ = [
     "FIRST_OCCURRENCE_DAYS",
@@ -107,7 +108,6 @@ __all__ = [
     "validate_timezone",
 ]
 
-MAX_TIMESTAMP: Final = 253402300799
 MAX_INTERVAL: Final = 1000
 MAX_COUNT: Final = 10000
 MAX_RRULE_LENGTH: Final = 4096

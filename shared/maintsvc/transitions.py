@@ -37,14 +37,14 @@ def apply_transition(
     """Write the event's new status (and times); None if it changed under us."""
     new_start = event["start_date_time"] if start is None else start
     new_end = event["end_date_time"] if end is None else end
-    attributes = event_time_attributes(
-        event["id"], new_start, new_end, status, ready_window, due_at
-    )
+    wanted = event_time_attributes(event["id"], new_start, new_end, status, ready_window, due_at)
+    # Only what changes is written: fewer bytes, no needless index rewrites.
+    attributes = {k: v for k, v in wanted.items() if event.get(k) != v}
     attributes["updated_at"] = iso_now()
     names = {f"#a{i}": name for i, name in enumerate(attributes)}
     values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(attributes.values())}
     expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
-    if "GSI3PK" not in attributes:
+    if "GSI3PK" not in wanted and "GSI3PK" in event:
         expression += " REMOVE GSI3PK, GSI3SK"
     values.update(
         {

@@ -14,12 +14,8 @@ from hypothesis import strategies as st
 
 from maintsvc import rrules
 from maintsvc.errors import ValidationError
-from maintsvc.rrules import (
-    MAX_TIMESTAMP,
-    normalise_rrule,
-    parse_schedule,
-    validate_timezone,
-)
+from maintsvc.numbers import MAX_TIMESTAMP
+from maintsvc.rrules import normalise_rrule, parse_schedule, validate_timezone
 
 INVALID = "rrule is not a valid iCalendar RRULE string: "
 NO_OCCURRENCE = INVALID + "it yields no occurrence within 10 years of start_date_time"

@@ -1,0 +1,229 @@
+"""Benchmarks that print numbers: `make bench` (or `python -m bench.run [--quick]`).
+
+- DynamoDB round trips per API operation, counted with a botocore event hook
+  on every request the handlers send (moto in-process, so only counts and
+  ratios are meaningful, not milliseconds).
+- Cold-start import time of each function module, against
+  `import boto3; boto3.client("dynamodb")` alone, in fresh interpreters.
+- Scheduler throughput: a tick over N due events against N bare moto
+  UpdateItem calls.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "TABLE_NAME": "maintenance-windows-bench",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+)
+for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"):
+    os.environ.pop(name, None)
+
+NOW = 1_900_000_000 - 1_900_000_000 % 3600
+
+
+class CallCounter:
+    """Counts DynamoDB requests by operation through botocore's event system."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, event_name: str, **kwargs: Any) -> None:
+        self.calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[Counter[str]]:
+        self.calls = Counter()
+        yield self.calls
+
+
+@contextmanager
+def moto_table() -> Iterator[CallCounter]:
+    import boto3
+    from moto import mock_aws
+
+    from maintsvc import apikeys, store
+    from tests.conftest import table_definition
+
+    with mock_aws():
+        store.reset_clients()
+        apikeys.clear_cache()
+        definition = table_definition()
+        definition["TableName"] = os.environ["TABLE_NAME"]
+        boto3.client("dynamodb").create_table(**definition)
+        counter = CallCounter()
+        client = store._client("dynamodb")
+        client.meta.events.register("before-call.dynamodb.*", counter)
+        yield counter
+    store.reset_clients()
+
+
+def round_trips() -> list[tuple[str, int, str]]:
+    """(operation, DynamoDB requests, detail) for each API operation on a warm function."""
+    from maintsvc.apikeys import create_api_key
+    from maintsvc.store import Store
+    from tests.conftest import LambdaContext, http_event, load_function, match_route
+
+    time.time = lambda: float(NOW)
+    rows: list[tuple[str, int, str]] = []
+    with moto_table() as counter:
+        key = create_api_key(Store(os.environ["TABLE_NAME"]), "bench")
+
+        def call(method: str, path: str, body: Any = None, query: Any = None) -> Any:
+            function, route, params = match_route(method, path)
+            event = http_event(method, path, route, params, body, query,
+                               {"authorization": f"Bearer {key}"})  # fmt: skip
+            return load_function(function).lambda_handler(event, LambdaContext())
+
+        def measure(label: str, method: str, path: str, body: Any = None, query: Any = None) -> Any:
+            with counter.counting() as calls:
+                response = call(method, path, body, query)
+            assert response["statusCode"] < 300, response
+            detail = ", ".join(f"{op} {n}" for op, n in sorted(calls.items()))
+            rows.append((label, sum(calls.values()), detail))
+            return response
+
+        def body(rrule: str, **extra: Any) -> dict[str, Any]:
+            return {"title": "b", "start_date_time": NOW + 600, "rrule": rrule,
+                    "duration_seconds": 600, **extra}  # fmt: skip
+
+        call("GET", "/api/v4/maintenances")  # warm the key cache, as a warm function has it
+        measure("create, INACTIVE (no events)", "POST", "/api/v4/maintenances",
+                body("FREQ=DAILY", status="INACTIVE"))  # fmt: skip
+        measure("create, 1 event", "POST", "/api/v4/maintenances", body("FREQ=DAILY;COUNT=1"))
+        measure("create, 30 events", "POST", "/api/v4/maintenances", body("FREQ=DAILY"))
+        measure("create, 500 events", "POST", "/api/v4/maintenances", body("FREQ=HOURLY"))
+        measure("get", "GET", "/api/v4/maintenances/3")
+        measure("list (4 maintenances)", "GET", "/api/v4/maintenances")
+        measure("list by monitor_tag", "GET", "/api/v4/maintenances", query={"monitor_tag": "x"})
+        measure("patch title", "PATCH", "/api/v4/maintenances/3", {"title": "renamed"})
+        measure("patch duration (regenerate 30)", "PATCH", "/api/v4/maintenances/3",
+                {"duration_seconds": 900})  # fmt: skip
+        measure("patch INACTIVE", "PATCH", "/api/v4/maintenances/3", {"status": "INACTIVE"})
+        measure("events page (30 events)", "GET", "/api/v4/maintenances/3/events")
+        measure("feed page", "GET", "/api/v4/maintenances/events")
+        measure("feed page, one maintenance", "GET", "/api/v4/maintenances/events",
+                query={"maintenance_id": "3"})  # fmt: skip
+        events = call("GET", "/api/v4/maintenances/4/events")
+        import json
+
+        first = json.loads(events["body"])["events"][0]["id"]
+        measure("event get", "GET", f"/api/v4/maintenances/4/events/{first}")
+        measure("event reschedule", "PATCH", f"/api/v4/maintenances/4/events/{first}",
+                {"start_date_time": NOW + 7200, "end_date_time": NOW + 9000})  # fmt: skip
+        measure("event cancel", "PATCH", f"/api/v4/maintenances/4/events/{first}",
+                {"status": "CANCELLED"})  # fmt: skip
+        measure("event delete", "DELETE", f"/api/v4/maintenances/4/events/{first + 1}")
+        measure("delete (30 events)", "DELETE", "/api/v4/maintenances/3")
+    return rows
+
+
+def import_times(repeats: int) -> list[tuple[str, float, float]]:
+    """(module, median ms, ratio to the boto3 baseline), each in a fresh interpreter."""
+    baseline = "import boto3; boto3.client('dynamodb')"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
+
+    def timed(code: str, cwd: Path) -> float:
+        script = (
+            f"import time; t = time.perf_counter(); {code}; print((time.perf_counter() - t) * 1000)"
+        )
+        samples = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", script],
+                    cwd=cwd,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            for _ in range(repeats)
+        ]
+        return statistics.median(samples)
+
+    base = timed(baseline, ROOT)
+    rows = [("boto3 + dynamodb client (baseline)", base, 1.0)]
+    for function in sorted(p.name for p in (ROOT / "functions").iterdir() if p.is_dir()):
+        # The module plus the client it creates on its first request.
+        ms = timed(f"import app; {baseline}", ROOT / "functions" / function)
+        rows.append((f"functions/{function}/app.py", ms, ms / base))
+    return rows
+
+
+def tick_throughput(sizes: list[int]) -> list[tuple[int, float, float, float]]:
+    """(due events, tick seconds, bare UpdateItem seconds, ratio) against moto."""
+    from maintsvc.config import load_settings
+    from maintsvc.scheduler import run_tick
+    from maintsvc.store import Store
+    from tests.scheduler.test_scheduler import seed_due_events
+
+    rows = []
+    for size in sizes:
+        with moto_table():
+            store = Store(os.environ["TABLE_NAME"])
+            seed_due_events(store, max(1, size // 500), min(size, 500))
+            started = time.perf_counter()
+            report = run_tick(store, load_settings(), NOW + 500 * 300)
+            tick = time.perf_counter() - started
+            assert report.transitions == size, report
+        with moto_table():
+            store = Store(os.environ["TABLE_NAME"])
+            seed_due_events(store, max(1, size // 500), min(size, 500))
+            started = time.perf_counter()
+            for n in range(1, size + 1):
+                store.update(
+                    {"PK": f"M#{(n - 1) // 500 + 1}", "SK": f"E#{n:012d}"},
+                    "SET #s = :s",
+                    {":s": "COMPLETED"},
+                    {"#s": "status"},
+                )
+            bare = time.perf_counter() - started
+        rows.append((size, tick, bare, tick / bare))
+    return rows
+
+
+def print_table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        cells = [f"{c:.2f}" if isinstance(c, float) else str(c) for c in row]
+        print("| " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small tick sizes, fewer repeats")
+    args = parser.parse_args(argv)
+    trips = round_trips()
+    print_table("DynamoDB round trips per operation (warm function)",
+                ("operation", "round trips", "requests"), trips)  # fmt: skip
+    imports = import_times(3 if args.quick else 9)
+    print_table("Cold-start import (median of fresh interpreters)",
+                ("module", "ms", "ratio to baseline"), imports)  # fmt: skip
+    ticks = tick_throughput([200] if args.quick else [1000, 10000])
+    print_table("Scheduler tick vs bare moto writes",
+                ("due events", "tick s", "bare UpdateItem s", "ratio"), ticks)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
