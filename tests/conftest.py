@@ -54,7 +54,9 @@ def template() -> dict[str, Any]:
 
 def table_definition() -> dict[str, Any]:
     props = template()["Resources"]["Table"]["Properties"]
+    stream = {"StreamEnabled": True, **props["StreamSpecification"]}
     return {
+        "StreamSpecification": stream,
         "TableName": TABLE,
         "BillingMode": props["BillingMode"],
         "AttributeDefinitions": props["AttributeDefinitions"],

@@ -118,11 +118,17 @@ def event_time_attributes(
     return attributes
 
 
+# A marker matters while its occurrence could be planned again: until its window,
+# at the longest allowed duration, has ended. DynamoDB's TTL then removes it.
+MARKER_LIFETIME = 31_536_000 + 86_400
+
+
 def marker_item(maintenance_id: int, occurrence: int, event_id: int, version: int) -> Item:
     return {
         **keys.occurrence_key(maintenance_id, occurrence),
         "event_id": event_id,
         "schedule_version": version,
+        "expires_at": occurrence + MARKER_LIFETIME,
     }
 
 
