@@ -191,19 +191,24 @@ def http_event(
     return event
 
 
-ROUTES: list[tuple[str, str, str]] = [
-    # (function, method, route) — literal routes first, as API Gateway prefers them.
-    ("events", "GET", "/api/v4/maintenances/events"),
-    ("maintenances", "GET", "/api/v4/maintenances"),
-    ("maintenances", "POST", "/api/v4/maintenances"),
-    ("maintenances", "GET", "/api/v4/maintenances/{maintenance_id}"),
-    ("maintenances", "PATCH", "/api/v4/maintenances/{maintenance_id}"),
-    ("maintenances", "DELETE", "/api/v4/maintenances/{maintenance_id}"),
-    ("events", "GET", "/api/v4/maintenances/{maintenance_id}/events"),
-    ("events", "GET", "/api/v4/maintenances/{maintenance_id}/events/{event_id}"),
-    ("events", "PATCH", "/api/v4/maintenances/{maintenance_id}/events/{event_id}"),
-    ("events", "DELETE", "/api/v4/maintenances/{maintenance_id}/events/{event_id}"),
-]
+def template_routes() -> list[tuple[str, str, str]]:
+    """(function folder, method, route) of every HttpApi event in template.yaml.
+
+    Literal segments first, as API Gateway prefers them over {params}.
+    """
+    routes = []
+    for resource in template()["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        folder = resource["Properties"]["CodeUri"].strip("/").split("/")[-1]
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                props = event["Properties"]
+                routes.append((folder, props["Method"].upper(), props["Path"]))
+    return sorted(routes, key=lambda r: [s.startswith("{") for s in r[2].split("/")])
+
+
+ROUTES = template_routes()
 
 
 def match_route(method: str, path: str) -> tuple[str, str, dict[str, str]]:

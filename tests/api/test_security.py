@@ -1,0 +1,74 @@
+"""Security checks over every route template.yaml declares (found by reading it)."""
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROUTES, Caller, valid_body
+
+WRITES = {"POST", "PATCH", "DELETE"}
+
+
+def concrete(route: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", route)
+
+
+def test_the_template_declares_every_route() -> None:
+    assert len(ROUTES) == 10
+    assert {(m, r) for _, m, r in ROUTES} >= {
+        ("GET", "/api/v4/maintenances/events"),
+        ("DELETE", "/api/v4/maintenances/{maintenance_id}/events/{event_id}"),
+    }
+
+
+@pytest.mark.parametrize(("function", "method", "route"), ROUTES)
+def test_every_route_needs_a_key(call: Caller, function: str, method: str, route: str) -> None:
+    missing = call(method, concrete(route), body={}, key=None)
+    assert missing.status == 401
+    assert missing.json["error"]["message"] == "Missing or invalid authorization header"
+    bad = call(method, concrete(route), body={}, key="kener_" + "f" * 64)
+    assert bad.status == 401
+    assert bad.json["error"]["message"] == "Invalid API key"
+
+
+@pytest.mark.parametrize(("function", "method", "route"), [r for r in ROUTES if r[1] in WRITES])
+def test_read_only_keys_cannot_write(
+    call: Caller, read_key: str, function: str, method: str, route: str
+) -> None:
+    response = call(method, concrete(route), body=valid_body(), key=read_key)
+    assert response.status == 403
+    assert response.json == {"error": {"code": "FORBIDDEN", "message": "This API key is read-only"}}
+
+
+@pytest.mark.parametrize(
+    ("function", "method", "route"), [r for r in ROUTES if r[1] in WRITES - {"DELETE"}]
+)
+def test_bodies_over_a_mebibyte_are_refused(
+    call: Caller, function: str, method: str, route: str
+) -> None:
+    response = call(method, concrete(route), raw_body="[" + "1," * 600_000 + "1]")
+    assert response.status == 413
+    assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+@pytest.mark.parametrize(("function", "method", "route"), ROUTES)
+def test_no_stack_trace_ever(
+    call: Caller, monkeypatch: pytest.MonkeyPatch, function: str, method: str, route: str
+) -> None:
+    """Whatever breaks inside, the body is the bare 500 envelope."""
+    from maintsvc import store
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("Traceback (most recent call last): secret table name")
+
+    call("GET", "/api/v4/maintenances")  # the key is cached; the store then fails
+    for name in ("get", "query", "update", "batch_get", "transact", "delete", "put"):
+        monkeypatch.setattr(store.Store, name, explode)
+    response = call(method, concrete(route), body=valid_body())
+    assert response.status in (400, 500)
+    assert "Traceback" not in response.text and "secret" not in response.text
+    if response.status == 500:
+        assert response.json == {
+            "error": {"code": "INTERNAL_ERROR", "message": "Internal server error"}
+        }
