@@ -1,0 +1,128 @@
+"""maintctl: the operator's command line for what has no HTTP endpoint.
+
+API keys are minted, listed and revoked here, never over the API, so a
+leaked key cannot create more keys. It works on whatever table TABLE_NAME
+names (the variable the functions read) through boto3's default
+configuration: AWS credentials and region for a deployed stack,
+AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
+
+    maintctl api-keys create --name NAME [--read-only]   # the key is the last line
+    maintctl api-keys list
+    maintctl api-keys revoke NAME
+    maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
+"""
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from maintsvc import apikeys
+from maintsvc.clock import now_seconds
+from maintsvc.config import Settings, load_settings
+from maintsvc.store import Store
+
+
+class SchedulerMissing(Exception):
+    """maintsvc.scheduler is not there (yet): nothing to tick."""
+
+
+def _create(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        key = apikeys.create_api_key(store, args.name, read_only=args.read_only)
+    except apikeys.DuplicateKeyName:
+        print(f"maintctl: an API key named {args.name!r} already exists", file=sys.stderr)
+        return 1
+    scope = apikeys.READ if args.read_only else apikeys.WRITE
+    print(f"Created {scope} API key {args.name!r} in table {settings.table_name}.")
+    print("It is shown only this once; send it as 'Authorization: Bearer <key>':")
+    print(key)
+    return 0
+
+
+def _list(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    rows = [("NAME", "SCOPE", "STATUS", "CREATED_AT")] + [
+        (k.name, k.scope, k.status, k.created_at) for k in apikeys.list_api_keys(store)
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for *padded, last in rows:
+        print("  ".join([v.ljust(w) for v, w in zip(padded, widths, strict=True)] + [last]))
+    return 0
+
+
+def _revoke(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    if not apikeys.revoke_api_key(store, args.name):
+        print(f"maintctl: no API key named {args.name!r}", file=sys.stderr)
+        return 1
+    print(
+        f"Revoked API key {args.name!r}. Warm functions that used it in the last "
+        f"{settings.api_key_cache_seconds} s may accept it for that long (API_KEY_CACHE_SECONDS)."
+    )
+    return 0
+
+
+def run_scheduler_tick(store: Store, settings: Settings, now: int) -> Any:
+    """One tick of maintsvc.scheduler, the code the scheduler function runs every minute."""
+    try:
+        scheduler = importlib.import_module("maintsvc.scheduler")
+    except ModuleNotFoundError as exc:
+        if exc.name != "maintsvc.scheduler":
+            raise
+        raise SchedulerMissing from None
+    return scheduler.run_tick(store, settings, now=now)
+
+
+def _tick(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    now = now_seconds() if args.at is None else args.at
+    try:
+        report = run_scheduler_tick(store, settings, now)
+    except SchedulerMissing:
+        print(
+            "maintctl: the scheduler is not built yet (no maintsvc.scheduler module)",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"tick at {now}: {report}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="maintctl",
+        description="Operate a maintenance-windows table (TABLE_NAME; boto3 configuration).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    keys_parser = commands.add_parser("api-keys", help="create, list and revoke API keys")
+    key_commands = keys_parser.add_subparsers(dest="action", required=True)
+    create = key_commands.add_parser("create", help="mint a key; it is printed last, once")
+    create.add_argument("--name", required=True, help="unique name of the key")
+    create.add_argument("--read-only", action="store_true", help="GET only (scope read)")
+    create.set_defaults(run=_create)
+    key_commands.add_parser("list", help="names, scopes, statuses").set_defaults(run=_list)
+    revoke = key_commands.add_parser("revoke", help="deactivate a key by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=_revoke)
+
+    tick = commands.add_parser("tick", help="run one scheduler tick against the table")
+    tick.add_argument("--at", type=int, metavar="UNIX_SECONDS", help="the tick's now")
+    tick.set_defaults(run=_tick)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    try:
+        code: int = args.run(Store(settings.table_name), settings, args)
+    except (ClientError, BotoCoreError) as exc:
+        print(f"maintctl: table {settings.table_name}: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""template.yaml read the way the local stack needs it.
+
+The dev server and its tests take the table, the functions, the HTTP routes
+and the schedules from the SAM template itself, so the local stack cannot
+drift from what is deployed. Only the intrinsic functions those parts use
+are resolved (`Ref`, `GetAtt` of the table, `Sub`, `Join`, `If` with
+`Equals`/`Not`/`And`/`Or` conditions); anything else raises TemplateError
+naming what is missing instead of running with a wrong value.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+LOCAL_TABLE_NAME = "maintenance-windows-local"
+LOCAL_STACK_NAME = "maintenance-windows-local"
+ACCOUNT_ID = "123456789012"
+
+_SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]+)\}")
+_INDEX_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+
+
+class TemplateError(Exception):
+    """The template lacks something the local stack needs, or uses what it cannot resolve."""
+
+
+class _NoValue:
+    """`!Ref AWS::NoValue`: the property disappears, as in CloudFormation."""
+
+
+NO_VALUE = _NoValue()
+
+
+def _tag_constructor(loader: Any, tag_suffix: str, node: Any) -> dict[str, Any]:
+    """Turn `!Name arg` into the long form CloudFormation gives it (`{"Fn::Name": arg}`)."""
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix in ("Ref", "Condition"):
+        return {tag_suffix: value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+# A SafeLoader of our own, so the short tags are not registered on PyYAML's global one.
+_CfnLoader: Any = type("_CfnLoader", (yaml.SafeLoader,), {})
+_CfnLoader.add_multi_constructor("!", _tag_constructor)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The template as plain data, short tags (`!Ref`, `!Sub`, ...) in their long form."""
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
+    if not isinstance(document, dict):
+        raise TemplateError(f"{path} is not a YAML mapping")
+    return document
+
+
+def _is_intrinsic(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    name = str(next(iter(value)))
+    return name in ("Ref", "Condition") or name.startswith("Fn::")
+
+
+def merge_globals(global_value: Any, local_value: Any) -> Any:
+    """SAM's Globals rule: maps merge, lists append (globals first), anything else is replaced."""
+    if _is_intrinsic(global_value) or _is_intrinsic(local_value):
+        return local_value
+    if isinstance(global_value, dict) and isinstance(local_value, dict):
+        merged = dict(global_value)
+        for key, value in local_value.items():
+            merged[key] = merge_globals(global_value[key], value) if key in merged else value
+        return merged
+    if isinstance(global_value, list) and isinstance(local_value, list):
+        return global_value + local_value
+    return local_value
+
+
+def stringify(value: Any) -> str:
+    """A value as CloudFormation writes it into an environment variable (`true`, not `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Resolver:
+    """Evaluates the intrinsic functions of one template against local stand-ins."""
+
+    def __init__(
+        self, document: Mapping[str, Any], table_logical_id: str, table_name: str, region: str
+    ) -> None:
+        self._document = document
+        self._table_logical_id = table_logical_id
+        self._table_name = table_name
+        self._pseudo = {
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": LOCAL_STACK_NAME,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+
+    def value(self, node: Any) -> Any:
+        """`node` with every intrinsic function replaced by its local value."""
+        if isinstance(node, list):
+            resolved = [self.value(item) for item in node]
+            return [item for item in resolved if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if _is_intrinsic(node):
+            ((name, argument),) = node.items()
+            return self._intrinsic(name, argument)
+        resolved_map = {key: self.value(item) for key, item in node.items()}
+        return {key: item for key, item in resolved_map.items() if item is not NO_VALUE}
+
+    def condition(self, name: str) -> bool:
+        conditions = self._document.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"unknown condition {name!r}")
+        return self._truth(conditions[name])
+
+    def _truth(self, node: Any) -> bool:
+        if not _is_intrinsic(node):
+            raise TemplateError(f"cannot evaluate condition {node!r}")
+        ((name, argument),) = node.items()
+        if name == "Condition":
+            return self.condition(argument)
+        if name == "Fn::Equals":
+            left, right = (stringify(self.value(side)) for side in argument)
+            return left == right
+        if name == "Fn::Not":
+            return not self._truth(argument[0])
+        if name == "Fn::And":
+            return all(self._truth(item) for item in argument)
+        if name == "Fn::Or":
+            return any(self._truth(item) for item in argument)
+        raise TemplateError(f"devserver cannot evaluate condition function {name}")
+
+    def _intrinsic(self, name: str, argument: Any) -> Any:
+        if name == "Ref":
+            return self._ref(argument)
+        if name == "Fn::GetAtt":
+            return self._get_att(*argument)
+        if name == "Fn::Sub":
+            return self._sub(argument)
+        if name == "Fn::Join":
+            separator, items = argument
+            return separator.join(stringify(item) for item in self.value(items))
+        if name == "Fn::If":
+            condition, when_true, when_false = argument
+            return self.value(when_true if self.condition(condition) else when_false)
+        raise TemplateError(f"devserver cannot resolve {name}")
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self._pseudo:
+            return self._pseudo[name]
+        if name == self._table_logical_id:
+            return self._table_name
+        parameters = self._document.get("Parameters") or {}
+        if name in parameters:
+            if "Default" not in parameters[name]:
+                raise TemplateError(f"parameter {name} has no Default to run with locally")
+            return stringify(parameters[name]["Default"])
+        if name in (self._document.get("Resources") or {}):
+            # Other resources have no local counterpart; their logical id names them
+            # (a layer reference, for instance, is looked up by it).
+            return name
+        raise TemplateError(f"!Ref to unknown name {name!r}")
+
+    def _get_att(self, logical_id: str, attribute: str) -> str:
+        if logical_id == self._table_logical_id and attribute == "Arn":
+            region = self._pseudo["AWS::Region"]
+            return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{self._table_name}"
+        raise TemplateError(f"devserver cannot resolve !GetAtt {logical_id}.{attribute}")
+
+    def _sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        values = {key: stringify(self.value(item)) for key, item in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            literal, name = match.groups()
+            if literal:
+                return "${" + name + "}"
+            if name in values:
+                return values[name]
+            if "." in name:
+                return self._get_att(*name.split(".", 1))
+            return stringify(self._ref(name))
+
+        return _SUB_VARIABLE.sub(replace, text)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One AWS::Serverless::Function with Globals applied and values resolved."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str
+    timeout: int
+    memory_size: int
+    environment: dict[str, str]
+    layer_dirs: tuple[Path, ...]
+
+    @property
+    def module_file(self) -> Path:
+        module, _, _ = self.handler.rpartition(".")
+        return self.code_dir / (module.replace(".", "/") + ".py")
+
+    @property
+    def handler_name(self) -> str:
+        return self.handler.rpartition(".")[2]
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """An HttpApi event: `method` is upper case or ANY; path None is the `$default` route."""
+
+    method: str
+    path: str | None
+    function: FunctionSpec
+    event_name: str
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path is None else f"{self.method} {self.path}"
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return () if self.path is None else tuple(self.path.split("/")[1:])
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A Schedule event (EventBridge rule) of a function."""
+
+    function: FunctionSpec
+    event_name: str
+    expression: str
+
+    @property
+    def rule_name(self) -> str:
+        return f"{LOCAL_STACK_NAME}-{self.function.logical_id}{self.event_name}"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The AWS::DynamoDB::Table as CreateTable arguments (less TableName) plus its TTL."""
+
+    logical_id: str
+    create_arguments: dict[str, Any]
+    ttl_attribute: str | None
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    table: TableSpec
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    routes: list[HttpRoute] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
+
+
+def load_template(
+    path: Path = DEFAULT_TEMPLATE, table_name: str = LOCAL_TABLE_NAME, region: str = "us-east-1"
+) -> Template:
+    """Parse `path`; `!Ref` of the table resolves to `table_name`, parameters to their Default."""
+    document = read_yaml(path)
+    resources: dict[str, Any] = document.get("Resources") or {}
+    tables = [lid for lid, r in resources.items() if r.get("Type") == "AWS::DynamoDB::Table"]
+    if len(tables) != 1:
+        raise TemplateError(f"expected one AWS::DynamoDB::Table in {path}, found {len(tables)}")
+    resolver = Resolver(document, tables[0], table_name, region)
+    globals_function = (document.get("Globals") or {}).get("Function") or {}
+    template = Template(path, _table_spec(resolver, tables[0], resources[tables[0]]))
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue
+        properties = merge_globals(globals_function, resource.get("Properties") or {})
+        function = _function_spec(resolver, path.parent, resources, logical_id, properties)
+        template.functions[logical_id] = function
+        for event_name, event in (properties.get("Events") or {}).items():
+            # Other event sources (streams, queues) are not run locally: left unresolved.
+            if event.get("Type") not in ("HttpApi", "Schedule"):
+                continue
+            event_properties = resolver.value(event.get("Properties") or {})
+            if event["Type"] == "HttpApi":
+                template.routes.append(_http_route(function, event_name, event_properties))
+            elif _schedule_enabled(event_properties):
+                template.schedules.append(
+                    ScheduleSpec(function, event_name, str(event_properties["Schedule"]))
+                )
+    return template
+
+
+def _table_spec(resolver: Resolver, logical_id: str, resource: Mapping[str, Any]) -> TableSpec:
+    """CreateTable takes the key and index definitions as written; TTL needs a second call.
+
+    Point-in-time recovery and deletion protection mean nothing locally, so
+    they are left out; a stream (StreamViewType) is kept so the local table
+    is the deployed one.
+    """
+    properties = resource.get("Properties") or {}
+    arguments: dict[str, Any] = {}
+    for key in ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput"):
+        if key in properties:
+            arguments[key] = resolver.value(properties[key])
+    for key in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
+        if key in properties:
+            arguments[key] = [
+                {k: v for k, v in index.items() if k in _INDEX_KEYS}
+                for index in resolver.value(properties[key])
+            ]
+    stream = resolver.value(properties.get("StreamSpecification") or {})
+    if "StreamViewType" in stream:
+        arguments["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
+    ttl = resolver.value(properties.get("TimeToLiveSpecification") or {})
+    ttl_attribute = ttl["AttributeName"] if ttl.get("Enabled") is True else None
+    return TableSpec(logical_id, arguments, ttl_attribute)
+
+
+def _function_spec(
+    resolver: Resolver,
+    base_dir: Path,
+    resources: Mapping[str, Any],
+    logical_id: str,
+    properties: Mapping[str, Any],
+) -> FunctionSpec:
+    for required in ("CodeUri", "Handler"):
+        if required not in properties:
+            raise TemplateError(f"{logical_id} has no {required}; devserver runs only zip code")
+    variables = (properties.get("Environment") or {}).get("Variables") or {}
+    layer_dirs: list[Path] = []
+    for layer in resolver.value(properties.get("Layers") or []):
+        layer_resource = resources.get(layer) if isinstance(layer, str) else None
+        # A layer given by ARN lives in AWS only; its libraries come from the venv locally.
+        if layer_resource and layer_resource.get("Type") == "AWS::Serverless::LayerVersion":
+            content = base_dir / str(resolver.value(layer_resource["Properties"]["ContentUri"]))
+            # Without a BuildMethod the layer ships as is, Python code under python/.
+            built = "BuildMethod" in (layer_resource.get("Metadata") or {})
+            layer_dirs.append(content if built else content / "python")
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_dir=base_dir / str(resolver.value(properties["CodeUri"])),
+        handler=str(resolver.value(properties["Handler"])),
+        timeout=int(resolver.value(properties.get("Timeout", 3))),
+        memory_size=int(resolver.value(properties.get("MemorySize", 128))),
+        environment={name: stringify(value) for name, value in resolver.value(variables).items()},
+        layer_dirs=tuple(layer_dirs),
+    )
+
+
+def _http_route(
+    function: FunctionSpec, event_name: str, properties: Mapping[str, Any]
+) -> HttpRoute:
+    """SAM's HttpApi event: no Path and Method is the `$default` catch-all route."""
+    path = properties.get("Path")
+    method = str(properties.get("Method", "ANY")).upper()
+    return HttpRoute("ANY" if path is None else method, path, function, event_name)
+
+
+def _schedule_enabled(properties: Mapping[str, Any]) -> bool:
+    return properties.get("Enabled", True) is not False and properties.get("State") != "DISABLED"

@@ -1,0 +1,138 @@
+"""maintctl against a moto table created from template.yaml, as an operator would run it."""
+
+import re
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from devtools import maintctl
+from devtools.devserver import ensure_table
+from devtools.template import load_template
+from maintsvc import apikeys, store
+from maintsvc.store import Store
+
+TABLE = "maintctl-test"
+KEY = re.compile(r"kener_[0-9a-f]{64}")
+
+
+@pytest.fixture(autouse=True)
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        store.reset_clients()
+        apikeys.clear_cache()
+        ensure_table(load_template().table, TABLE)
+        yield
+    store.reset_clients()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
+    code = maintctl.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def test_create_prints_the_key_last_and_it_authenticates(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "api-keys", "create", "--name", "ci")
+    assert code == 0
+    assert KEY.fullmatch(out[-1])
+    assert len(out) > 1  # what the key is comes before it
+    api_key = apikeys.authenticate(Store(TABLE), f"Bearer {out[-1]}", "POST", 0)
+    assert (api_key.name, api_key.scope, api_key.status) == ("ci", "write", "ACTIVE")
+
+
+def test_read_only_keys_cannot_write(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "api-keys", "create", "--name", "viewer", "--read-only")
+    assert code == 0
+    assert apikeys.authenticate(Store(TABLE), f"Bearer {out[-1]}", "GET", 0).scope == "read"
+    with pytest.raises(apikeys.ForbiddenError):
+        apikeys.authenticate(Store(TABLE), f"Bearer {out[-1]}", "POST", 0)
+
+
+def test_duplicate_name_fails_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "api-keys", "create", "--name", "ci")[0] == 0
+    code, out, err = run(capsys, "api-keys", "create", "--name", "ci")
+    assert code == 1
+    assert out == []
+    assert "'ci' already exists" in err
+
+
+def test_list_shows_names_scopes_statuses_and_no_digests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(capsys, "api-keys", "create", "--name", "writer")
+    run(capsys, "api-keys", "create", "--name", "reader", "--read-only")
+    code, out, _ = run(capsys, "api-keys", "list")
+    assert code == 0
+    assert out[0].split() == ["NAME", "SCOPE", "STATUS", "CREATED_AT"]
+    rows = sorted(line.split() for line in out[1:])
+    assert [row[:3] for row in rows] == [
+        ["reader", "read", "ACTIVE"],
+        ["writer", "write", "ACTIVE"],
+    ]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", row[3]) for row in rows)
+    assert not re.search(r"[0-9a-f]{64}", "\n".join(out))
+
+
+def test_revoke_deactivates_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    key = run(capsys, "api-keys", "create", "--name", "ci")[1][-1]
+    code, out, _ = run(capsys, "api-keys", "revoke", "ci")
+    assert code == 0 and "Revoked" in out[0]
+    with pytest.raises(apikeys.UnauthorizedError):
+        apikeys.authenticate(Store(TABLE), f"Bearer {key}", "GET", 0)
+    listed = run(capsys, "api-keys", "list")[1]
+    assert listed[1].split()[:3] == ["ci", "write", "INACTIVE"]
+
+
+def test_revoke_unknown_name_fails_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "api-keys", "revoke", "ghost")
+    assert (code, out) == (1, [])
+    assert "no API key named 'ghost'" in err
+
+
+def test_missing_table_is_an_error_message_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLE_NAME", "no-such-table")
+    code, _, err = run(capsys, "api-keys", "list")
+    assert code == 1
+    assert err.startswith("maintctl: table no-such-table:")
+
+
+def test_tick_calls_the_scheduler_with_the_given_time(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, Any, int]] = []
+    fake = ModuleType("maintsvc.scheduler")
+
+    def run_tick(store: Store, settings: Any, now: int) -> str:
+        calls.append((store, settings, now))
+        return "report"
+
+    fake.run_tick = run_tick  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "maintsvc.scheduler", fake)
+    code, out, _ = run(capsys, "tick", "--at", "1900000000")
+    assert code == 0
+    assert out == ["tick at 1900000000: report"]
+    ((tick_store, settings, now),) = calls
+    assert (tick_store.table_name, settings.table_name, now) == (TABLE, TABLE, 1_900_000_000)
+
+
+def test_tick_without_a_scheduler_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "maintsvc.scheduler", None)  # import fails as if absent
+    code, out, err = run(capsys, "tick")
+    assert (code, out) == (2, [])
+    assert "scheduler is not built yet" in err
