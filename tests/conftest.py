@@ -17,6 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "maintenance-windows-test"
+NOW = 1_900_000_000 - 1_900_000_000 % 3600  # a whole hour in 2030, far from any DST edge
 
 os.environ.update(
     {
@@ -81,6 +82,17 @@ def aws() -> Iterator[None]:
         yield
     store.reset_clients()
     apikeys.clear_cache()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """Set "now" (the service reads the system clock through time.time); starts at NOW."""
+
+    def set_now(value: int) -> None:
+        monkeypatch.setattr(time, "time", lambda: float(value))
+
+    set_now(NOW)
+    return set_now
 
 
 @pytest.fixture

@@ -172,23 +172,9 @@ class Store:
             raise
 
     # -- queries ------------------------------------------------------------
-    def query(
-        self,
-        key_condition: str,
-        values: Mapping[str, Any],
-        index: str | None = None,
-        names: Mapping[str, str] | None = None,
-        filter_expression: str | None = None,
-        forward: bool = True,
-        consistent: bool = False,
-        limit: int | None = None,
-    ) -> list[Item]:
-        """Every matching item (following pages), or the first `limit` of them."""
-        return list(
-            self.iter_query(
-                key_condition, values, index, names, filter_expression, forward, consistent, limit
-            )
-        )
+    def query(self, key_condition: str, values: Mapping[str, Any], **options: Any) -> list[Item]:
+        """Every matching item (following pages); options as for `iter_query`."""
+        return list(self.iter_query(key_condition, values, **options))
 
     def iter_query(
         self,

@@ -1,26 +1,12 @@
 """BEHAVIOUR.md §4: materialisation through the API, the events endpoints and the feed."""
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import Caller, valid_body
+from tests.conftest import NOW, Caller, valid_body
 
-NOW = 1_900_000_000 - 1_900_000_000 % 3600  # a whole hour, far from any DST edge
 DAY = 86400
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
-    """Set "now" (the service reads the system clock through time.time)."""
-
-    def set_now(value: int) -> None:
-        monkeypatch.setattr(time, "time", lambda: float(value))
-
-    set_now(NOW)
-    return set_now
 
 
 def create(call: Caller, **overrides: Any) -> dict[str, Any]:

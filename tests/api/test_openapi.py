@@ -10,7 +10,6 @@
 """
 
 import json
-import time
 from collections import Counter
 from collections.abc import Callable
 from functools import cache
@@ -24,7 +23,7 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.conftest import ROOT, ROUTES, Caller, Response, match_route, template, valid_body
+from tests.conftest import NOW, ROOT, ROUTES, Caller, Response, match_route, template, valid_body
 
 DOC_PATH = ROOT / "docs" / "openapi.json"
 DOC_URI = "urn:maintenance-windows:openapi"
@@ -43,7 +42,6 @@ FEED = "/api/v4/maintenances/events"
 # so this list cannot go stale silently.
 UNREACHABLE = {(MAINTENANCE, "DELETE", 409), (EVENT, "DELETE", 409)}
 
-NOW = 1_900_000_000 - 1_900_000_000 % 3600  # a whole hour, far from any DST edge
 UNKNOWN_KEY = "kener_" + "0" * 64
 ONE_MIB = 1024 * 1024
 
@@ -240,15 +238,6 @@ class Conformance:
 
     def exercised_operations(self, statuses: Callable[[int], bool]) -> set[tuple[str, str]]:
         return {(path, method) for path, method, status in self.seen if statuses(status)}
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
-    def set_now(value: int) -> None:
-        monkeypatch.setattr(time, "time", lambda: float(value))
-
-    set_now(NOW)
-    return set_now
 
 
 @pytest.fixture

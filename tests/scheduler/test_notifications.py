@@ -12,9 +12,7 @@ from maintsvc.maintenances import create_maintenance
 from maintsvc.notify import DETAIL_TYPE, SOURCE, publish_changes
 from maintsvc.scheduler import run_tick
 from maintsvc.store import Store
-from tests.conftest import TABLE, LambdaContext, load_function
-
-NOW = 1_900_000_000 - 1_900_000_000 % 3600
+from tests.conftest import NOW, TABLE, LambdaContext, load_function
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """BEHAVIOUR.md §5: the tick, by time travel against moto."""
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -11,18 +10,9 @@ from maintsvc.config import Settings
 from maintsvc.maintenances import create_maintenance, update_maintenance
 from maintsvc.scheduler import run_tick
 from maintsvc.store import Store
+from tests.conftest import NOW
 
-NOW = 1_900_000_000 - 1_900_000_000 % 3600
 DAY = 86400
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    def set_now(value: int) -> None:
-        monkeypatch.setattr(time, "time", lambda: float(value))
-
-    set_now(NOW)
-    return set_now
 
 
 def make(store: Store, settings: Settings, **fields: Any) -> dict[str, Any]:
