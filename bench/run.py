@@ -94,6 +94,7 @@ def round_trips() -> list[tuple[str, int, str]]:
             return load_function(function).lambda_handler(event, LambdaContext())
 
         def measure(label: str, method: str, path: str, body: Any = None, query: Any = None) -> Any:
+            call("GET", "/api/v4/maintenances/1")  # a warm function has the key cached
             with counter.counting() as calls:
                 response = call(method, path, body, query)
             assert response["statusCode"] < 300, response
@@ -105,7 +106,6 @@ def round_trips() -> list[tuple[str, int, str]]:
             return {"title": "b", "start_date_time": NOW + 600, "rrule": rrule,
                     "duration_seconds": 600, **extra}  # fmt: skip
 
-        call("GET", "/api/v4/maintenances")  # warm the key cache, as a warm function has it
         measure("create, INACTIVE (no events)", "POST", "/api/v4/maintenances",
                 body("FREQ=DAILY", status="INACTIVE"))  # fmt: skip
         measure("create, 1 event", "POST", "/api/v4/maintenances", body("FREQ=DAILY;COUNT=1"))

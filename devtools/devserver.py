@@ -553,8 +553,6 @@ class Gateway:
 
 
 class _GatewayHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         super().__init__(address, _RequestHandler)
         self.gateway = gateway
@@ -833,9 +831,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     table_name = os.environ.get("TABLE_NAME") or LOCAL_TABLE_NAME
-    try:
-        if args.create_table_only:
+    if args.create_table_only:
+        try:
             return _create_table_only(args.template, table_name)
+        except TemplateError as exc:
+            print(f"devserver: {exc}", file=sys.stderr)
+            return 1
+    # Installed before serve(): a SIGTERM right after the key line, or during start-up,
+    # unwinds like Ctrl-C instead of killing the process with moto and threads running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    server: DevServer | None = None
+    try:
         server = serve(
             port=_int_env("PORT", 3000),
             table_name=table_name,
@@ -844,26 +850,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             moto_port=_int_env("MOTO_PORT", 0),
             template_path=args.template,
         )
+        while True:
+            # Short sleeps: the kernel may deliver a signal to any of our threads, and
+            # Python raises it in the main thread only once that thread runs again.
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
     except (DevServerError, TemplateError) as exc:
         print(f"devserver: {exc}", file=sys.stderr)
         return 1
-
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    try:
-        # A timed wait: the kernel may deliver the signal to any of our threads, and
-        # Python runs the handler only once the main thread runs again.
-        while not stopping.wait(0.5):
-            pass
     finally:
-        server.shutdown()
+        if server is not None:
+            server.shutdown()
     print("devserver: stopped", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def test_every_http_api_event_of_the_template_is_a_route_to_its_handler() -> Non
         assert route.function.layer_dirs == (ROOT / "shared",)
 
 
-def test_template_values_are_resolved_for_local_use(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_template_values_are_resolved_for_local_use() -> None:
     template = load_template(table_name="local-table", region="eu-west-1")
     maintenances = template.functions["MaintenancesFunction"]
     assert maintenances.environment["TABLE_NAME"] == "local-table"
@@ -435,14 +435,18 @@ def handler(event, context):
 """
 
 
+def write_fake_stack(directory: Path) -> None:
+    (directory / "template.yaml").write_text(FAKE_TEMPLATE % {"out": directory})
+    for name, source in (("echo", ECHO_APP), ("tick", TICK_APP)):
+        (directory / name).mkdir()
+        (directory / name / "app.py").write_text(source)
+
+
 @pytest.fixture
 def fake_stack(
     tmp_path: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[tuple[DevServer, Path]]:
-    (tmp_path / "template.yaml").write_text(FAKE_TEMPLATE % {"out": tmp_path})
-    for name, source in (("echo", ECHO_APP), ("tick", TICK_APP)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "app.py").write_text(source)
+    write_fake_stack(tmp_path)
     server = serve(
         port=0,
         table_name=unique_table(),
@@ -543,7 +547,7 @@ def test_schedule_functions_get_scheduled_events(fake_stack: tuple[DevServer, Pa
 def test_shutdown_stops_everything_and_restores_the_environment(
     tmp_path: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "template.yaml").write_text(FAKE_TEMPLATE % {"out": tmp_path})
+    write_fake_stack(tmp_path)
     server = serve(port=0, table_name=unique_table(), template_path=tmp_path / "template.yaml")
     assert os.environ["AWS_ENDPOINT_URL_DYNAMODB"] == server.endpoint
     assert capsys.readouterr().out.splitlines()[-1] == f"API key: {server.api_key}"
