@@ -62,8 +62,7 @@ from devtools.template import (
     TemplateError,
     load_template,
 )
-from maintsvc import apikeys, keys
-from maintsvc.clock import iso_now
+from maintsvc import apikeys
 from maintsvc.store import Store, reset_clients
 
 LOOPBACK = "127.0.0.1"
@@ -106,41 +105,12 @@ def ensure_table(table: TableSpec, name: str) -> bool:
     return True
 
 
-def store_api_key(store: Store, key: str, name: str) -> None:
-    """Make `key` an active write key called `name`, the two items create_api_key writes.
-
-    Used for DEV_API_KEY, so a fixed key survives restarts of a persistent
-    DynamoDB too: a key previously stored under `name` is deactivated
-    rather than left working under a name that now means another key.
-    """
-    hashed = apikeys.digest(key)
-    previous = store.get(keys.api_key_name_key(name))
-    if previous is not None and previous["digest"] != hashed:
-        store.update(
-            keys.api_key_key(previous["digest"]),
-            "SET #s = :inactive",
-            {":inactive": "INACTIVE"},
-            {"#s": "status"},
-        )
-    record = {"name": name, "scope": apikeys.WRITE, "status": "ACTIVE", "created_at": iso_now()}
-    store.put({**keys.api_key_key(hashed), **record})
-    store.put(
-        {
-            **keys.api_key_name_key(name),
-            **record,
-            "digest": hashed,
-            "GSI1PK": keys.APIKEY_LIST,
-            "GSI1SK": name,
-        }
-    )
-
-
 def _provision_api_key(store: Store, dev_api_key: str | None) -> str:
     if dev_api_key is None:
         return apikeys.create_api_key(store, time.strftime("dev-%Y%m%dT%H%M%SZ", time.gmtime()))
     if not apikeys.KEY_PATTERN.fullmatch(dev_api_key):
         raise DevServerError("DEV_API_KEY must be 'kener_' followed by 64 lower-case hex digits")
-    store_api_key(store, dev_api_key, DEV_KEY_NAME)
+    apikeys.install_api_key(store, dev_api_key, DEV_KEY_NAME)
     return dev_api_key
 
 

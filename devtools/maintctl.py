@@ -13,21 +13,17 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
 """
 
 import argparse
-import importlib
+import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from maintsvc import apikeys
 from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
+from maintsvc.scheduler import run_tick
 from maintsvc.store import Store
-
-
-class SchedulerMissing(Exception):
-    """maintsvc.scheduler is not there (yet): nothing to tick."""
 
 
 def _create(store: Store, settings: Settings, args: argparse.Namespace) -> int:
@@ -64,28 +60,11 @@ def _revoke(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_scheduler_tick(store: Store, settings: Settings, now: int) -> Any:
-    """One tick of maintsvc.scheduler, the code the scheduler function runs every minute."""
-    try:
-        scheduler = importlib.import_module("maintsvc.scheduler")
-    except ModuleNotFoundError as exc:
-        if exc.name != "maintsvc.scheduler":
-            raise
-        raise SchedulerMissing from None
-    return scheduler.run_tick(store, settings, now=now)
-
-
 def _tick(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """One scheduler tick, the code the scheduler function runs every minute."""
     now = now_seconds() if args.at is None else args.at
-    try:
-        report = run_scheduler_tick(store, settings, now)
-    except SchedulerMissing:
-        print(
-            "maintctl: the scheduler is not built yet (no maintsvc.scheduler module)",
-            file=sys.stderr,
-        )
-        return 2
-    print(f"tick at {now}: {report}")
+    report = run_tick(store, settings, now)
+    print(f"tick at {now}: {json.dumps(report.as_dict(), sort_keys=True)}")
     return 0
 
 

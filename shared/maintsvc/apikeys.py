@@ -16,7 +16,7 @@ from typing import Any
 from maintsvc import keys
 from maintsvc.clock import iso_now
 from maintsvc.errors import ForbiddenError, UnauthorizedError
-from maintsvc.store import Store, TransactionCancelled, TxAction
+from maintsvc.store import Item, Store, TransactionCancelled, TxAction
 
 KEY_PATTERN = re.compile(r"kener_[0-9a-f]{64}")
 READ, WRITE = "read", "write"
@@ -42,37 +42,53 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(store: Store, name: str, read_only: bool = False) -> str:
-    """Mint a key, store its digest under a unique name, return the key (shown once)."""
-    key = "kener_" + secrets.token_hex(32)
+def _key_items(name: str, hashed: str, read_only: bool) -> tuple[Item, Item]:
+    """The two items of a key: by digest (authentication) and by name (unique, listed)."""
     record = {
         "name": name,
         "scope": READ if read_only else WRITE,
         "status": "ACTIVE",
         "created_at": iso_now(),
     }
-    hashed = digest(key)
+    by_name = {**keys.api_key_name_key(name), **record, "digest": hashed,
+               "GSI1PK": keys.APIKEY_LIST, "GSI1SK": name}  # fmt: skip
+    return {**keys.api_key_key(hashed), **record}, by_name
+
+
+def create_api_key(store: Store, name: str, read_only: bool = False) -> str:
+    """Mint a key, store its digest under a unique name, return the key (shown once)."""
+    key = "kener_" + secrets.token_hex(32)
+    by_digest, by_name = _key_items(name, digest(key), read_only)
     try:
         store.transact(
-            [
-                TxAction.put(
-                    {
-                        **keys.api_key_name_key(name),
-                        **record,
-                        "digest": hashed,
-                        "GSI1PK": keys.APIKEY_LIST,
-                        "GSI1SK": name,
-                    },
-                    condition="attribute_not_exists(PK)",
-                ),
-                TxAction.put({**keys.api_key_key(hashed), **record}),
-            ]
+            [TxAction.put(by_name, condition="attribute_not_exists(PK)"), TxAction.put(by_digest)]
         )
     except TransactionCancelled as exc:
         if exc.failed_conditions():
             raise DuplicateKeyName(name) from None
         raise
     return key
+
+
+def install_api_key(store: Store, key: str, name: str, read_only: bool = False) -> None:
+    """Make a given key the active key called `name` (the dev stack's DEV_API_KEY).
+
+    A different key previously stored under `name` is deactivated rather than
+    left working under a name that now means another key.
+    """
+    by_digest, by_name = _key_items(name, digest(key), read_only)
+    previous = store.get(keys.api_key_name_key(name))
+    actions = [TxAction.put(by_name), TxAction.put(by_digest)]
+    if previous is not None and previous["digest"] != by_name["digest"]:
+        actions.append(
+            TxAction.update(
+                keys.api_key_key(previous["digest"]),
+                "SET #s = :inactive",
+                {":inactive": "INACTIVE"},
+                {"#s": "status"},
+            )
+        )
+    store.transact(actions)
 
 
 def list_api_keys(store: Store) -> list[ApiKey]:

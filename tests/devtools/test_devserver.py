@@ -34,7 +34,6 @@ from devtools.devserver import (
     http_response_from_lambda,
     match_route,
     serve,
-    store_api_key,
 )
 from devtools.template import (
     DEFAULT_TEMPLATE,
@@ -606,10 +605,10 @@ def test_dev_api_key_is_stored_and_replaces_the_previous_one(aws_env: None) -> N
         store.reset_clients()
         ensure_table(load_template().table, "keys-table")
         table = Store("keys-table")
-        store_api_key(table, first, "dev")
-        store_api_key(table, first, "dev")  # a restart with the same key
+        apikeys.install_api_key(table, first, "dev")
+        apikeys.install_api_key(table, first, "dev")  # a restart with the same key
         assert apikeys.authenticate(table, f"Bearer {first}", "POST", 0).name == "dev"
-        store_api_key(table, second, "dev")
+        apikeys.install_api_key(table, second, "dev")
         assert apikeys.authenticate(table, f"Bearer {second}", "POST", 0).scope == "write"
         with pytest.raises(apikeys.UnauthorizedError):
             apikeys.authenticate(table, f"Bearer {first}", "GET", 0)

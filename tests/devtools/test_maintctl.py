@@ -1,10 +1,8 @@
 """maintctl against a moto table created from template.yaml, as an operator would run it."""
 
+import json
 import re
-import sys
 from collections.abc import Iterator
-from types import ModuleType
-from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -110,29 +108,18 @@ def test_missing_table_is_an_error_message_not_a_traceback(
     assert err.startswith("maintctl: table no-such-table:")
 
 
-def test_tick_calls_the_scheduler_with_the_given_time(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[tuple[Any, Any, int]] = []
-    fake = ModuleType("maintsvc.scheduler")
+def test_tick_advances_events_at_the_given_time(capsys: pytest.CaptureFixture[str]) -> None:
+    from maintsvc.config import load_settings
+    from maintsvc.maintenances import create_maintenance
 
-    def run_tick(store: Store, settings: Any, now: int) -> str:
-        calls.append((store, settings, now))
-        return "report"
-
-    fake.run_tick = run_tick  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "maintsvc.scheduler", fake)
-    code, out, _ = run(capsys, "tick", "--at", "1900000000")
+    start = 1_900_000_200
+    body = {"title": "t", "start_date_time": start, "rrule": "FREQ=DAILY;COUNT=1",
+            "duration_seconds": 600}  # fmt: skip
+    create_maintenance(Store(TABLE), load_settings(), body, start - 3600)
+    code, out, _ = run(capsys, "tick", "--at", str(start))
     assert code == 0
-    assert out == ["tick at 1900000000: report"]
-    ((tick_store, settings, now),) = calls
-    assert (tick_store.table_name, settings.table_name, now) == (TABLE, TABLE, 1_900_000_000)
-
-
-def test_tick_without_a_scheduler_exits_2(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "maintsvc.scheduler", None)  # import fails as if absent
-    code, out, err = run(capsys, "tick")
-    assert (code, out) == (2, [])
-    assert "scheduler is not built yet" in err
+    assert out[-1].startswith(f"tick at {start}: ")
+    report = json.loads(out[-1].split(": ", 1)[1])
+    assert (report["now"], report["transitions"]) == (start, 1)
+    event = Store(TABLE).query("PK = :pk", {":pk": "M#1"}, index="LSI1")[0]
+    assert event["status"] == "ONGOING"
