@@ -137,36 +137,32 @@ def round_trips() -> list[tuple[str, int, str]]:
 
 
 def import_times(repeats: int) -> list[tuple[str, float, float]]:
-    """(module, median ms, ratio to the boto3 baseline), each in a fresh interpreter."""
+    """(module, median ms, ratio to the boto3 baseline), each sample a fresh interpreter.
+
+    Samples are interleaved (baseline, then each module, `repeats` rounds) so a
+    busy moment of the machine hits every target alike.
+    """
     baseline = "import boto3; boto3.client('dynamodb')"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
-
-    def timed(code: str, cwd: Path) -> float:
-        script = (
-            f"import time; t = time.perf_counter(); {code}; print((time.perf_counter() - t) * 1000)"
-        )
-        samples = [
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", script],
-                    cwd=cwd,
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
+    functions = sorted(p.name for p in (ROOT / "functions").iterdir() if p.is_dir())
+    # The module plus the client it creates on its first request.
+    targets = [("boto3 + dynamodb client (baseline)", baseline, ROOT)] + [
+        (f"functions/{f}/app.py", f"import app; {baseline}", ROOT / "functions" / f)
+        for f in functions
+    ]
+    samples: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+    for _ in range(repeats):
+        for label, code, cwd in targets:
+            script = (
+                "import time; t = time.perf_counter(); "
+                f"{code}; print((time.perf_counter() - t) * 1000)"
             )
-            for _ in range(repeats)
-        ]
-        return statistics.median(samples)
-
-    base = timed(baseline, ROOT)
-    rows = [("boto3 + dynamodb client (baseline)", base, 1.0)]
-    for function in sorted(p.name for p in (ROOT / "functions").iterdir() if p.is_dir()):
-        # The module plus the client it creates on its first request.
-        ms = timed(f"import app; {baseline}", ROOT / "functions" / function)
-        rows.append((f"functions/{function}/app.py", ms, ms / base))
-    return rows
+            done = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env,
+                                  check=True, capture_output=True, text=True)  # fmt: skip
+            samples[label].append(float(done.stdout))
+    base = statistics.median(samples[targets[0][0]])
+    return [(label, statistics.median(ms), statistics.median(ms) / base)
+            for label, ms in samples.items()]  # fmt: skip
 
 
 def tick_throughput(sizes: list[int]) -> list[tuple[int, float, float, float]]:
