@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 
-.PHONY: venv dev test lint typecheck unit validate build bench clean
+.PHONY: venv dev test lint typecheck unit validate build bench fuzz clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,9 @@ build: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz.run
 
 clean:
 	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache
