@@ -551,7 +551,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
         self._write(response)
 
+    # Every method reaches the router: one no route serves is a 404, as at API Gateway.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
+    do_TRACE = do_QUERY = _forward
 
     def _read_body(self) -> bytes:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":

@@ -499,6 +499,9 @@ def test_server_maps_failures_and_misses_like_api_gateway(
     assert (status, json.loads(body)) == (404, {"message": "Not Found"})
     status, _, body = call(f"{server.url}/boom", "POST")
     assert (status, json.loads(body)) == (404, {"message": "Not Found"})
+    for method in ("TRACE", "QUERY"):  # methods http.server would answer 501
+        status, _, body = call(f"{server.url}/boom", method)
+        assert (status, json.loads(body)) == (404, {"message": "Not Found"})
 
 
 def test_chunked_bodies_are_read_and_oversized_ones_refused(
