@@ -50,6 +50,7 @@ from urllib.parse import parse_qsl, unquote
 import boto3
 from moto.server import ThreadedMotoServer
 
+from devtools import motofix
 from devtools.template import (
     ACCOUNT_ID,
     DEFAULT_TEMPLATE,
@@ -165,6 +166,7 @@ def _dynamodb_endpoint(resources: ExitStack, moto_port: int) -> tuple[str, bool]
         _check_port_free(moto_port)
     # werkzeug would log every DynamoDB call of every request to stderr.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    motofix.install()
     moto = ThreadedMotoServer(ip_address=LOOPBACK, port=moto_port, verbose=False)
     moto.start()
     resources.callback(moto.stop)

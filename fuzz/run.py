@@ -18,8 +18,8 @@ Why it is built this way:
 * The stack always uses its embedded moto server (any AWS_ENDPOINT_URL* is dropped), so
   every run starts from an empty in-memory table, leaves nothing behind and can never
   fuzz a persistent DynamoDB by accident. The scheduler ticks once at start and not
-  again, so the data changes only through the requests sent here. One moto inefficiency
-  is patched out (see serve_stack); the service code is the same as in `make dev`.
+  again, so the data changes only through the requests sent here. It is exactly what
+  `make dev` runs (moto's transaction fix included, devtools/motofix.py).
 * Reproducible: a fixed seed, key, example count and one worker; schemathesis' example
   database and cache are off, so no earlier run changes what this one sends. (Times are
   real: events are materialised relative to the clock, so responses are not bit-equal.)
@@ -40,8 +40,6 @@ Usage: python -m fuzz.run [--max-examples N] [--phases P,...] [--seed N] [--time
 """
 
 import argparse
-import copy
-import functools
 import json
 import os
 import re
@@ -49,7 +47,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -198,11 +195,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def local_stack(workdir: Path, deadline: float) -> Iterator[Stack]:
-    """Run serve_stack in a child until the block ends; its output goes to files in workdir."""
+    """Run the devserver (`make dev`) in a child until the block ends; output goes to workdir."""
     stdout_log, stderr_log = workdir / "devserver.out", workdir / "devserver.err"
     with stdout_log.open("wb") as stdout, stderr_log.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-c", "import fuzz.run; raise SystemExit(fuzz.run.serve_stack())"],
+            [sys.executable, "-m", "devtools.devserver"],
             cwd=ROOT,
             env=_stack_environment(),
             stdin=subprocess.DEVNULL,
@@ -220,69 +217,6 @@ def local_stack(workdir: Path, deadline: float) -> Iterator[Stack]:
             yield Stack(url, stderr_log, process)
         finally:
             _stop(process)
-
-
-def serve_stack() -> int:
-    """`python -m devtools.devserver` (what `make dev` runs), with moto's transactions fixed.
-
-    moto's TransactWriteItems deep-copies the whole table once per item of the
-    transaction, for a rollback, so a write costs table size x items: creating one
-    maintenance with 395 events took 40 to 90 s once the table held a few hundred
-    items, and each write of a fuzz run was slower than the one before. One copy per
-    table gives the same rollback (every copy is taken before the first write) at a
-    fraction of the cost, so requests take as long as the service's own work, not
-    moto's. Nothing else differs from `make dev`.
-    """
-    if not _copy_tables_once_per_transaction():
-        print(
-            "fuzz: moto's DynamoDB internals changed; its transactions are unpatched and "
-            "writes of many events may be slow",
-            file=sys.stderr,
-            flush=True,
-        )
-    from devtools import devserver
-
-    return devserver.main([])
-
-
-def _copy_tables_once_per_transaction() -> bool:
-    """Patch moto so one TransactWriteItems deep-copies each table once; False if it cannot."""
-    try:
-        from moto.dynamodb import models
-        from moto.dynamodb.models.table import Table
-    except ImportError:
-        return False
-    backend = getattr(models, "DynamoDBBackend", None)
-    original = getattr(backend, "transact_write_items", None)
-    if backend is None or original is None or getattr(models, "copy", None) is not copy:
-        return False
-    snapshots = threading.local()
-
-    class CopyOncePerTransaction:
-        """moto's view of the `copy` module: a Table is copied at most once per transaction."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy, name)
-
-        def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
-            taken: dict[int, tuple[Any, Any]] | None = getattr(snapshots, "taken", None)
-            if taken is None or not isinstance(value, Table):
-                return copy.deepcopy(value, memo)
-            if id(value) not in taken:
-                taken[id(value)] = (value, copy.deepcopy(value))  # holds value: ids stay unique
-            return taken[id(value)][1]
-
-    @functools.wraps(original)
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        snapshots.taken = {}
-        try:
-            original(self, transact_items)
-        finally:
-            snapshots.taken = None
-
-    vars(models)["copy"] = CopyOncePerTransaction()  # the global its code looks `copy` up in
-    backend.transact_write_items = transact_write_items
-    return True
 
 
 def seed_data(url: str) -> None:

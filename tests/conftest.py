@@ -33,6 +33,10 @@ os.environ.update(
 for endpoint in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"):
     os.environ.pop(endpoint, None)
 
+from devtools import motofix  # noqa: E402  (after the environment: moto reads it on import)
+
+motofix.install()
+
 
 class _CfnLoader(yaml.SafeLoader):
     """YAML loader that reads CloudFormation short tags as plain values."""

@@ -1,0 +1,166 @@
+"""The one change the local stack makes to moto: TransactWriteItems without table copies.
+
+moto 5 deep-copies every table a transaction touches (stream records
+included) once per *action*, so it can roll back: a 99-action transaction on
+a table of 10,000 items copies a million items. Tests, `make dev`,
+`make bench` and `make fuzz` all go through moto, so each of them paid that
+cost on every materialisation.
+
+This replacement keeps DynamoDB's semantics (all conditions are evaluated
+against the state before the transaction; one failing condition cancels
+everything, with one reason per action) in two phases: check every action,
+then apply them. Should moto refuse an action while applying (a malformed
+update expression), the items already written are put back from an undo log
+of just those items, and stream records written by the transaction are
+dropped. Cost: the items the transaction touches, not the table.
+
+`install()` is idempotent and is called by every local harness entry point.
+"""
+
+import copy
+from typing import Any
+
+_INSTALLED = False
+
+
+def install() -> None:
+    """Replace DynamoDBBackend.transact_write_items (once per process)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    DynamoDBBackend.transact_write_items = _transact_write_items
+    _INSTALLED = True
+
+
+def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return dict(op["Key"])
+    table = backend.get_table(op["TableName"])
+    attrs = op["Item"]
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def _check(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any]]:
+    """Phase 1: shape, unicity and every condition against the untouched table."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        MockValidationException,
+        MultipleTransactionsException,
+        TransactWriteSingleOpException,
+    )
+
+    seen: set[tuple[str, str]] = set()
+    outcome: list[tuple[Any, Any, Any]] = []
+    for entry in transact_items:
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(entry.items()))
+        try:
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            key = _key_of(backend, op_type, op)
+            identity = (str(op["TableName"]), str(dict(sorted(key.items()))))
+            if identity in seen:
+                raise MultipleTransactionsException()
+            seen.add(identity)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                current = backend.get_item(op["TableName"], key)
+                matcher = get_filter_expression(
+                    condition,
+                    op.get("ExpressionAttributeNames"),
+                    op.get("ExpressionAttributeValues"),
+                )
+                if not matcher.expr(current):
+                    old = None
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        old = current.to_json()["Attributes"]
+                    outcome.append(
+                        ("ConditionalCheckFailed", "The conditional request failed", old)
+                    )
+                    continue
+            outcome.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            raise
+        except Exception as exc:
+            outcome.append((type(exc).__name__, str(exc), None))
+    return outcome
+
+
+def _apply(backend: Any, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> None:
+    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    if op_type == "Put":
+        backend.put_item(op["TableName"], op["Item"])
+    elif op_type == "Delete":
+        backend.delete_item(op["TableName"], key)
+    elif op_type == "Update":
+        backend.update_item(
+            op["TableName"],
+            key,
+            update_expression=op["UpdateExpression"],
+            condition_expression=None,
+            expression_attribute_names=names,
+            expression_attribute_values=values,
+        )
+
+
+def _stream_lengths(backend: Any, names: set[str]) -> dict[str, int]:
+    lengths = {}
+    for name in names:
+        shard = getattr(backend.tables.get(name), "stream_shard", None)
+        if shard is not None:
+            lengths[name] = len(shard.items)
+    return lengths
+
+
+def _undo(
+    backend: Any, log: list[tuple[str, dict[str, Any], Any]], streams: dict[str, int]
+) -> None:
+    for table_name, key, old in reversed(log):
+        if old is None:
+            backend.delete_item(table_name, key)
+        else:
+            backend.put_item(table_name, old)
+    for table_name, length in streams.items():
+        del backend.tables[table_name].stream_shard.items[length:]
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """DynamoDBBackend.transact_write_items with an item-level undo log (see module doc)."""
+    from moto.dynamodb.exceptions import (
+        MockValidationException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    outcome = _check(self, transact_items)
+    if any(code is not None for code, _, _ in outcome):
+        raise TransactionCanceledException(outcome)
+    tables = {next(iter(e.values()))["TableName"] for e in transact_items}
+    streams = _stream_lengths(self, tables)
+    log: list[tuple[str, dict[str, Any], Any]] = []
+    for index, entry in enumerate(transact_items):
+        op_type, op = next(iter(entry.items()))
+        if op_type == "ConditionCheck":
+            continue
+        key = _key_of(self, op_type, op)
+        current = self.get_item(op["TableName"], key)
+        old = copy.deepcopy(current.to_json()["Attributes"]) if current else None
+        log.append((op["TableName"], key, old))
+        try:
+            _apply(self, op_type, op, key)
+        except MockValidationException:
+            _undo(self, log, streams)
+            raise
+        except Exception as exc:
+            _undo(self, log, streams)
+            failed: list[tuple[Any, Any, Any]] = [(None, None, None)] * len(transact_items)
+            failed[index] = (type(exc).__name__, str(exc), None)
+            raise TransactionCanceledException(failed) from None
