@@ -30,7 +30,7 @@ def install() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
-    DynamoDBBackend.transact_write_items = _transact_write_items
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     _INSTALLED = True
 
 

@@ -11,6 +11,9 @@ from maintsvc.observability import logger
 from maintsvc.store import Store
 
 app = APIGatewayHttpResolver()
+# A DELETE purges items until this much of the Lambda timeout is left; the scheduler
+# finishes a maintenance too large for one invocation.
+DELETE_RESERVE_MILLIS = 15_000
 
 
 def _store() -> Store:
@@ -53,7 +56,14 @@ def update_maintenance(maintenance_id: str) -> Response[str]:
 @app.delete("/api/v4/maintenances/<maintenance_id>")
 def delete_maintenance(maintenance_id: str) -> Response[str]:
     number = positive_id(maintenance_id, maintenance_not_found)
-    maintenances.delete_maintenance(_store(), maintenance_id, number)
+    context = app.lambda_context
+    maintenances.delete_maintenance(
+        _store(),
+        maintenance_id,
+        number,
+        now_seconds(),
+        time_left=lambda: context.get_remaining_time_in_millis() > DELETE_RESERVE_MILLIS,
+    )
     return json_response(
         200, {"message": f"Maintenance with id '{maintenance_id}' deleted successfully"}
     )

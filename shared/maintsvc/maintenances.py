@@ -4,11 +4,13 @@ Domain functions take the store and settings as arguments and know nothing
 of API Gateway; they return resources (plain dicts) or raise ApiError.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from maintsvc import keys
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
+from maintsvc.deletion import mark_deleted, purge_maintenance
 from maintsvc.errors import ConflictError, ValidationError, maintenance_not_found
 from maintsvc.items import maintenance_index_attributes, maintenance_resource, year_of
 from maintsvc.lifecycle import ONGOING, PENDING
@@ -24,6 +26,7 @@ from maintsvc.materialise import (
     update_expression,
     write_events,
 )
+from maintsvc.observability import logger
 from maintsvc.store import ConditionFailed, Item, Store, TxAction
 from maintsvc.transitions import advance_event
 
@@ -218,24 +221,22 @@ def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: i
             advance_event(store, event, active, now, settings.ready_window_seconds)
 
 
-def delete_maintenance(store: Store, raw_id: str, maintenance_id: int) -> None:
-    """Hide the maintenance at once, then remove every item it owns, META last.
+def delete_maintenance(
+    store: Store,
+    raw_id: str,
+    maintenance_id: int,
+    now: int,
+    time_left: Callable[[], bool] = lambda: True,
+) -> None:
+    """Hide the maintenance at once (404 from then on), then purge what time allows.
 
-    The first write marks it `deleting` and bumps its schedule version, so
-    readers answer 404 from then on and no materialiser can add events; a
-    retried DELETE of a half-deleted maintenance finishes the job.
+    The answer does not wait for the last item: once the mark is written the
+    DELETE has taken effect, so a failure while purging is logged and left
+    to the scheduler, which finishes every marked maintenance.
     """
+    if not mark_deleted(store, maintenance_id, now):
+        raise maintenance_not_found(raw_id)
     try:
-        store.update(
-            keys.maintenance_key(maintenance_id),
-            "SET deleting = :t ADD schedule_version :one REMOVE GSI1PK, GSI1SK, GSI3PK, GSI3SK",
-            {":t": True, ":one": 1},
-            condition="attribute_exists(PK)",
-        )
-    except ConditionFailed:
-        raise maintenance_not_found(raw_id) from None
-    items = store.query("PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, consistent=True)
-    store.batch_write(
-        deletes=[{"PK": i["PK"], "SK": i["SK"]} for i in items if i["SK"] != keys.META]
-    )
-    store.delete(keys.maintenance_key(maintenance_id))
+        purge_maintenance(store, maintenance_id, time_left)
+    except Exception:
+        logger.exception("purge interrupted; the scheduler finishes it")

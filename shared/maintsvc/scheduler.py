@@ -15,11 +15,16 @@ from typing import Any
 
 from maintsvc import keys
 from maintsvc.config import Settings
+from maintsvc.deletion import purge_maintenance
+from maintsvc.lifecycle import PENDING
 from maintsvc.materialise import clear_stale_schedule, materialise_occurrences
+from maintsvc.observability import logger
 from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
 from maintsvc.transitions import advance_event
 
 PAGE = 100
+# A maintenance whose top-up raised is tried again this much later (and logged, counted).
+TOPUP_RETRY_SECONDS = 3600
 
 
 @dataclass
@@ -29,7 +34,9 @@ class TickReport:
     transitions: int = 0
     skipped: int = 0
     topups: int = 0
+    topup_failures: int = 0
     events_created: int = 0
+    purged: int = 0
     stopped_early: bool = False
     changes: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -51,6 +58,9 @@ def run_tick(
             report.stopped_early = True
             return report
     if not _top_up(store, settings, now, report, time_left):
+        report.stopped_early = True
+        return report
+    if not _finish_deletions(store, now, report, time_left):
         report.stopped_early = True
     return report
 
@@ -90,7 +100,12 @@ def _advance_shard(
             if maintenance is None:
                 report.skipped += 1  # being deleted: the delete removes it
                 continue
-            if event["schedule_version"] < maintenance["schedule_version"]:
+            if (
+                event["status"] in PENDING
+                and event["schedule_version"] < maintenance["schedule_version"]
+            ):
+                # Not yet started under a schedule since replaced: deleted, not advanced.
+                # A started one (ONGOING) is history and ends like any other.
                 _clear_once(store, maintenance)
                 report.skipped += 1
                 continue
@@ -151,7 +166,42 @@ def _top_up(
                 report.events_created += materialise_occurrences(store, settings, maintenance, now)
             except TransactionCancelled:
                 continue  # contended by an API write; the queue entry stays for next tick
+            except Exception:
+                # One maintenance whose stored schedule no longer plans (a zone a newer
+                # tzdata dropped...) must not stop everyone else's top-up.
+                logger.exception("top-up failed", extra={"maintenance_id": maintenance["id"]})
+                report.topup_failures += 1
+                _retry_topup_later(store, maintenance, now + TOPUP_RETRY_SECONDS)
+                continue
             report.topups += 1
+    return True
+
+
+def _retry_topup_later(store: Store, maintenance: Item, at: int) -> None:
+    """Move a failing maintenance's queue entry forward (unless a PATCH changed it meanwhile)."""
+    with contextlib.suppress(ConditionFailed):
+        store.update(
+            keys.maintenance_key(maintenance["id"]),
+            "SET GSI3SK = :qs",
+            {
+                ":qs": keys.queue_sk(at, maintenance["id"]),
+                ":q": keys.TOPUP_QUEUE,
+                ":v": maintenance["schedule_version"],
+            },
+            condition="GSI3PK = :q AND schedule_version = :v",
+        )
+
+
+def _finish_deletions(
+    store: Store, now: int, report: TickReport, time_left: Callable[[], bool]
+) -> bool:
+    """Purge maintenances whose DELETE was answered (or died) before all items were gone."""
+    for page in _pages(store, keys.PURGE_QUEUE, now):
+        for queued in page:
+            if not time_left():
+                return False
+            if purge_maintenance(store, queued["id"], time_left):
+                report.purged += 1
     return True
 
 

@@ -325,8 +325,19 @@ class TxAction:
         return cls("Delete", body)
 
     @classmethod
-    def check(cls, key: Key, condition: str, values: Mapping[str, Any] | None = None) -> "TxAction":
+    def check(
+        cls,
+        key: Key,
+        condition: str,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> "TxAction":
         return cls(
             "ConditionCheck",
-            {"Key": to_item(key), "ConditionExpression": condition, **_values(values)},
+            {
+                "Key": to_item(key),
+                "ConditionExpression": condition,
+                **_values(values),
+                **_names(names),
+            },
         )

@@ -16,13 +16,16 @@ from maintsvc.lifecycle import (
     COMPLETED,
     ONGOING,
     PENDING,
+    READY,
     early_completion_end,
     status_from_time,
     status_while_inactive,
 )
-from maintsvc.store import ConditionFailed, Item, Store
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
 
 UNCHANGED_CONDITION = "#st = :old_st AND start_date_time = :old_s AND end_date_time = :old_e"
+MAINTENANCE_ACTIVE_CONDITION = "#st = :active AND attribute_not_exists(deleting)"
+STARTING = frozenset({READY, ONGOING})
 
 
 def apply_transition(
@@ -34,7 +37,14 @@ def apply_transition(
     end: int | None = None,
     due_at: int | None = None,
 ) -> Item | None:
-    """Write the event's new status (and times); None if it changed under us."""
+    """Write the event's new status (and times); None if it changed under us.
+
+    A move into READY or ONGOING starts (or announces) a window, which only
+    an ACTIVE maintenance may do: that write is a transaction with a check
+    that the maintenance is ACTIVE and not being deleted at that moment, so
+    a writer holding an older view (a tick that read the maintenance a few
+    seconds ago) cannot start a window of a maintenance paused meanwhile.
+    """
     new_start = event["start_date_time"] if start is None else start
     new_end = event["end_date_time"] if end is None else end
     wanted = event_time_attributes(event["id"], new_start, new_end, status, ready_window, due_at)
@@ -44,7 +54,8 @@ def apply_transition(
     names = {f"#a{i}": name for i, name in enumerate(attributes)}
     values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(attributes.values())}
     expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
-    if "GSI3PK" not in wanted and "GSI3PK" in event:
+    removes_queue = "GSI3PK" not in wanted and "GSI3PK" in event
+    if removes_queue:
         expression += " REMOVE GSI3PK, GSI3SK"
     values.update(
         {
@@ -53,17 +64,34 @@ def apply_transition(
             ":old_e": event["end_date_time"],
         }
     )
+    key = keys.event_key(event["maintenance_id"], event["id"])
+    names["#st"] = "status"
+    if status == event["status"] or status not in STARTING:
+        try:
+            return store.update(
+                key, expression, values, names, condition=UNCHANGED_CONDITION, return_new=True
+            )
+        except ConditionFailed:
+            return None
     try:
-        return store.update(
-            keys.event_key(event["maintenance_id"], event["id"]),
-            expression,
-            values,
-            {**names, "#st": "status"},
-            condition=UNCHANGED_CONDITION,
-            return_new=True,
+        store.transact(
+            [
+                TxAction.check(
+                    keys.maintenance_key(event["maintenance_id"]),
+                    MAINTENANCE_ACTIVE_CONDITION,
+                    {":active": "ACTIVE"},
+                    {"#st": "status"},
+                ),
+                TxAction.update(key, expression, values, names, condition=UNCHANGED_CONDITION),
+            ]
         )
-    except ConditionFailed:
+    except TransactionCancelled:
         return None
+    written = {**event, **attributes}
+    if removes_queue:
+        written.pop("GSI3PK", None)
+        written.pop("GSI3SK", None)
+    return written
 
 
 def target_status(

@@ -132,19 +132,23 @@ def test_a_tick_that_dies_half_way_is_finished_by_the_next(
     store: Store, settings: Settings, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ms = [make(store, settings) for _ in range(20)]
-    real_update = Store.update
     calls = {"n": 0}
 
-    def failing_update(self: Store, *args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] > 7:
-            raise RuntimeError("injected failure")
-        return real_update(self, *args, **kwargs)
+    def failing_after_seven(real: Any) -> Any:
+        def write(self: Store, *args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] > 7:
+                raise RuntimeError("injected failure")
+            return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Store, "update", failing_update)
+        return write
+
+    # Starting a window is a transaction (it checks the maintenance is ACTIVE).
+    real_transact = Store.transact
+    monkeypatch.setattr(Store, "transact", failing_after_seven(real_transact))
     with pytest.raises(RuntimeError):
         run_tick(store, settings, NOW + 3600 + 10)
-    monkeypatch.setattr(Store, "update", real_update)
+    monkeypatch.setattr(Store, "transact", real_transact)
     done = sum(statuses(store, m["id"]) == ["ONGOING"] for m in ms)
     assert done == 7
     report = run_tick(store, settings, NOW + 3600 + 10)
