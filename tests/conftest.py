@@ -1,6 +1,7 @@
 """Shared fixtures: a moto table built from template.yaml and an HTTP API v2 caller."""
 
 import base64
+import gzip
 import importlib.util
 import json
 import os
@@ -250,7 +251,10 @@ class Response:
         self.status: int = raw["statusCode"]
         body = raw.get("body") or ""
         if raw.get("isBase64Encoded"):
-            body = base64.b64decode(body).decode()
+            data = base64.b64decode(body)
+            if (raw.get("headers") or {}).get("Content-Encoding") == "gzip":
+                data = gzip.decompress(data)
+            body = data.decode()
         self.text: str = body
         self.json: Any = json.loads(body) if body else None
 

@@ -1,12 +1,14 @@
 """Lambda behind the events routes and the global feed /api/v4/maintenances/events."""
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from maintsvc import events
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
 from maintsvc.errors import maintenance_not_found
-from maintsvc.http import build_handler, json_body, json_response, paging, parse_id, positive_id
+from maintsvc.http import build_handler, json_body, paging, parse_id, positive_id, respond
 from maintsvc.observability import logger
 from maintsvc.store import Store
 
@@ -19,28 +21,28 @@ def _store() -> Store:
 
 
 @app.get("/api/v4/maintenances/events")
-def list_feed() -> Response[str]:
+def list_feed() -> Response[Any]:
     query = app.current_event.query_string_parameters or {}
     page, limit = paging(query)
-    return json_response(200, events.list_feed(_store(), query, page, limit, now_seconds()))
+    return respond(app, 200, events.list_feed(_store(), query, page, limit, now_seconds()))
 
 
 @app.get("/api/v4/maintenances/<maintenance_id>/events")
-def list_events(maintenance_id: str) -> Response[str]:
+def list_events(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     page, limit = paging(app.current_event.query_string_parameters)
-    return json_response(200, events.list_events(_store(), maintenance_id, number, page, limit))
+    return respond(app, 200, events.list_events(_store(), maintenance_id, number, page, limit))
 
 
 @app.get(EVENT_PATH)
-def get_event(maintenance_id: str, event_id: str) -> Response[str]:
+def get_event(maintenance_id: str, event_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     event = events.get_event(_store(), maintenance_id, number, event_id, parse_id(event_id))
-    return json_response(200, {"event": event})
+    return respond(app, 200, {"event": event})
 
 
 @app.patch(EVENT_PATH)
-def update_event(maintenance_id: str, event_id: str) -> Response[str]:
+def update_event(maintenance_id: str, event_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     body = json_body(app)
     event = events.update_event(
@@ -53,14 +55,14 @@ def update_event(maintenance_id: str, event_id: str) -> Response[str]:
         body,
         now_seconds(),
     )
-    return json_response(200, {"event": event})
+    return respond(app, 200, {"event": event})
 
 
 @app.delete(EVENT_PATH)
-def delete_event(maintenance_id: str, event_id: str) -> Response[str]:
+def delete_event(maintenance_id: str, event_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     events.delete_event(_store(), maintenance_id, number, event_id, parse_id(event_id))
-    return json_response(200, {"message": f"Event with id '{event_id}' deleted successfully"})
+    return respond(app, 200, {"message": f"Event with id '{event_id}' deleted successfully"})
 
 
 lambda_handler = logger.inject_lambda_context(build_handler(app))

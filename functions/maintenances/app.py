@@ -1,12 +1,14 @@
 """Lambda behind /api/v4/maintenances and /api/v4/maintenances/{maintenance_id}."""
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from maintsvc import maintenances
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
 from maintsvc.errors import maintenance_not_found
-from maintsvc.http import build_handler, json_body, json_response, positive_id
+from maintsvc.http import bounded_listing, build_handler, json_body, paging, positive_id, respond
 from maintsvc.observability import logger
 from maintsvc.store import Store
 
@@ -21,40 +23,45 @@ def _store() -> Store:
 
 
 @app.get("/api/v4/maintenances")
-def list_maintenances() -> Response[str]:
+def list_maintenances() -> Response[Any]:
     query = app.current_event.query_string_parameters or {}
-    found = maintenances.list_maintenances(_store(), query.get("status"), query.get("monitor_tag"))
-    return json_response(200, {"maintenances": found})
+    status, tag = query.get("status"), query.get("monitor_tag")
+    if "page" not in query and "limit" not in query:  # Kener's shape: everything
+        found = maintenances.list_maintenances(_store(), status, tag)
+        return bounded_listing(app, {"maintenances": found})
+    return respond(
+        app, 200, maintenances.list_maintenances_page(_store(), status, tag, *paging(query))
+    )
 
 
 @app.post("/api/v4/maintenances")
-def create_maintenance() -> Response[str]:
+def create_maintenance() -> Response[Any]:
     created = maintenances.create_maintenance(
         _store(), load_settings(), json_body(app), now_seconds()
     )
-    return json_response(201, {"maintenance": created})
+    return respond(app, 201, {"maintenance": created})
 
 
 @app.get("/api/v4/maintenances/<maintenance_id>")
-def get_maintenance(maintenance_id: str) -> Response[str]:
+def get_maintenance(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
-    return json_response(
-        200, {"maintenance": maintenances.get_maintenance(_store(), maintenance_id, number)}
+    return respond(
+        app, 200, {"maintenance": maintenances.get_maintenance(_store(), maintenance_id, number)}
     )
 
 
 @app.patch("/api/v4/maintenances/<maintenance_id>")
-def update_maintenance(maintenance_id: str) -> Response[str]:
+def update_maintenance(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     body = json_body(app)
     updated = maintenances.update_maintenance(
         _store(), load_settings(), maintenance_id, number, body, now_seconds()
     )
-    return json_response(200, {"maintenance": updated})
+    return respond(app, 200, {"maintenance": updated})
 
 
 @app.delete("/api/v4/maintenances/<maintenance_id>")
-def delete_maintenance(maintenance_id: str) -> Response[str]:
+def delete_maintenance(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     context = app.lambda_context
     maintenances.delete_maintenance(
@@ -64,8 +71,8 @@ def delete_maintenance(maintenance_id: str) -> Response[str]:
         now_seconds(),
         time_left=lambda: context.get_remaining_time_in_millis() > DELETE_RESERVE_MILLIS,
     )
-    return json_response(
-        200, {"message": f"Maintenance with id '{maintenance_id}' deleted successfully"}
+    return respond(
+        app, 200, {"message": f"Maintenance with id '{maintenance_id}' deleted successfully"}
     )
 
 

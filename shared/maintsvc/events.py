@@ -11,7 +11,7 @@ from maintsvc.errors import (
     event_not_found,
     maintenance_not_found,
 )
-from maintsvc.items import event_resource, feed_entry, year_of
+from maintsvc.items import event_resource, feed_entry, is_live, year_of
 from maintsvc.lifecycle import (
     CANCELLED,
     COMPLETED,
@@ -22,8 +22,8 @@ from maintsvc.lifecycle import (
     TERMINAL,
     status_from_time,
 )
-from maintsvc.numbers import MAX_TIMESTAMP, minute_timestamp
-from maintsvc.store import Item, Store
+from maintsvc.numbers import MAX_ID_DIGITS, MAX_TIMESTAMP, minute_timestamp
+from maintsvc.store import ConditionFailed, Item, Store
 from maintsvc.transitions import apply_transition, cancel_or_complete
 
 UPDATE_ATTEMPTS = 3
@@ -38,7 +38,7 @@ def list_events(
 ) -> dict[str, Any]:
     """Every event of the maintenance, start ascending then id: GetItem + one LSI Query."""
     maintenance = store.get(keys.maintenance_key(maintenance_id))
-    if maintenance is None or maintenance.get("deleting"):
+    if not is_live(maintenance):
         raise maintenance_not_found(raw_id)
     events = store.query(
         "PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, index="LSI1", consistent=True
@@ -64,7 +64,7 @@ def load_event(
         wanted.append(keys.event_key(maintenance_id, event_id))
     found = {item["SK"]: item for item in store.batch_get(wanted)}
     maintenance = found.get(keys.META)
-    if maintenance is None or maintenance.get("deleting"):
+    if not is_live(maintenance):
         raise maintenance_not_found(raw_maintenance_id)
     event = found.get(keys.event_sk(event_id)) if event_id is not None else None
     if event is None:
@@ -125,14 +125,20 @@ def update_event(
         if wants_status:
             written = _change_status(store, settings, event, body["status"], now)
         else:
-            written = _reschedule(store, settings, maintenance, event, body, now)
+            written = _reschedule(store, settings, raw_mid, maintenance, event, body, now)
         if written is not None:
             return event_resource(written)
     raise ConflictError("The event changed during the request; retry it")
 
 
 def _reschedule(
-    store: Store, settings: Settings, maintenance: Item, event: Item, body: dict[str, Any], now: int
+    store: Store,
+    settings: Settings,
+    raw_mid: str,
+    maintenance: Item,
+    event: Item,
+    body: dict[str, Any],
+    now: int,
 ) -> Item | None:
     start = _event_time(body, "start_date_time")
     end = _event_time(body, "end_date_time")
@@ -142,10 +148,18 @@ def _reschedule(
         raise ValidationError(f"Cannot reschedule a {event['status']} event")
     ready = settings.ready_window_seconds
     if year_of(start) not in maintenance.get("event_years", set()):
-        # The feed reads only the yearly shards a maintenance lists: list this one first.
-        store.update(
-            keys.maintenance_key(maintenance["id"]), "ADD event_years :y", {":y": {year_of(start)}}
-        )
+        # The feed reads only the yearly shards a maintenance lists: list this one first,
+        # on a maintenance that still exists (an unconditional ADD would re-create a
+        # field-less item after a racing DELETE).
+        try:
+            store.update(
+                keys.maintenance_key(maintenance["id"]),
+                "ADD event_years :y",
+                {":y": {year_of(start)}},
+                condition="attribute_exists(title) AND attribute_not_exists(deleting)",
+            )
+        except ConditionFailed:
+            raise maintenance_not_found(raw_mid) from None
     if maintenance["status"] == "ACTIVE":
         return apply_transition(
             store, event, status_from_time(now, start, end, ready), ready, start=start, end=end
@@ -175,7 +189,7 @@ def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:
     filters: dict[str, Any] = {"start": now, "status": None, "tags": None, "maintenance_id": None}
     if "event_start_date_time" in values:
         raw = values["event_start_date_time"]
-        if not raw.isdigit() or not raw.isascii() or int(raw) > MAX_TIMESTAMP:
+        if not _small_natural(raw, len(str(MAX_TIMESTAMP))) or int(raw) > MAX_TIMESTAMP:
             raise ValidationError("event_start_date_time must be a valid timestamp (UTC seconds)")
         filters["start"] = int(raw)
     if "event_status" in values:
@@ -188,10 +202,15 @@ def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:
         filters["tags"] = tags or None
     if "maintenance_id" in values:
         raw = values["maintenance_id"]
-        if not raw.isdigit() or not raw.isascii() or int(raw) <= 0:
+        if not _small_natural(raw, MAX_ID_DIGITS) or int(raw) <= 0:
             raise ValidationError("maintenance_id must be a positive integer")
         filters["maintenance_id"] = int(raw)
     return filters
+
+
+def _small_natural(raw: str, max_digits: int) -> bool:
+    """ASCII digits only, and few enough that int() is cheap (it refuses 4,300+ digits)."""
+    return raw.isdigit() and raw.isascii() and len(raw.lstrip("0")) <= max_digits
 
 
 def list_feed(
@@ -210,7 +229,7 @@ def list_feed(
     names = {"#st": "status"} if filters["status"] else None
     if filters["maintenance_id"] is not None:
         found = store.get(keys.maintenance_key(filters["maintenance_id"]))
-        maintenances = [found] if found and not found.get("deleting") else []
+        maintenances = [found] if found is not None and is_live(found) else []
     else:
         maintenances = store.query("GSI1PK = :pk", {":pk": keys.MAINTENANCE_LIST}, index="GSI1")
     if filters["tags"]:

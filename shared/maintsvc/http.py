@@ -7,6 +7,7 @@ as BEHAVIOUR.md §1 requires) and every error leaves in one envelope.
 
 import base64
 import binascii
+import gzip
 import json
 from collections.abc import Callable
 from typing import Any
@@ -17,10 +18,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from maintsvc import apikeys
 from maintsvc.config import load_settings
 from maintsvc.errors import ApiError, NotFoundError, ValidationError
+from maintsvc.numbers import MAX_ID_DIGITS
 from maintsvc.observability import logger
 from maintsvc.store import ConditionFailed, Store, TransactionCancelled
 
 MAX_BODY_BYTES = 1024 * 1024
+JSON = "application/json"
+# Lambda refuses a response payload over 6 MiB; stay clear of it, headers included.
+MAX_PAYLOAD_BYTES = 6_000_000
+# JSON bodies above this go back as base64 (see json_response); below it, as text.
+PLAIN_BODY_LIMIT = 1_000_000
+GZIP_MIN_BYTES = 1024
+# Paging values are clamped here: larger ones name an empty page anyway.
+MAX_PAGE = 1_000_000_000
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
@@ -29,7 +39,7 @@ class PayloadTooLarge(ApiError):
     code = "PAYLOAD_TOO_LARGE"
 
 
-def envelope(status: int, code: str, message: str) -> Response[str]:
+def envelope(status: int, code: str, message: str) -> Response[Any]:
     return json_response(status, {"error": {"code": code, "message": message}})
 
 
@@ -43,12 +53,67 @@ def _raw_envelope(status: int, code: str, message: str) -> dict[str, Any]:
     }
 
 
-def json_response(status: int, body: Any) -> Response[str]:
-    return Response(
+def encode_json(body: Any) -> bytes:
+    """Compact UTF-8 JSON; text that is not valid Unicode (lone surrogates) stays escaped."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+def json_response(status: int, body: Any, accept_gzip: bool = False) -> Response[Any]:
+    """A JSON response whose Lambda payload stays small whatever the body holds.
+
+    The Lambda runtime serialises our result as ASCII JSON, so a body string
+    returned as text grows again (every non-ASCII character becomes a \\u
+    escape, every quote and backslash doubles). Large bodies therefore go
+    back as base64 of their UTF-8 bytes (4/3 of their size, whatever the
+    characters; API Gateway decodes it), and gzip is used whenever the
+    client accepts it. See docs/decisions.md, "Response sizes".
+    """
+    data = encode_json(body)
+    headers: dict[str, str] = {}
+    if accept_gzip and len(data) >= GZIP_MIN_BYTES:
+        data = gzip.compress(data, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    elif len(data) <= PLAIN_BODY_LIMIT:
+        return Response(status_code=status, content_type=JSON, body=data.decode())
+    response: Response[Any] = Response(
         status_code=status,
-        content_type="application/json",
-        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        content_type=JSON,
+        body=base64.b64encode(data).decode(),
+        headers=headers,
     )
+    response.base64_encoded = True  # powertools would re-serialise a bytes JSON body
+    return response
+
+
+def payload_bytes(response: Response[Any]) -> int:
+    """Roughly the size of this response in the payload the Lambda runtime returns."""
+    body = response.body or ""
+    return len(body) if response.base64_encoded else len(json.dumps(body))
+
+
+def accepts_gzip(app: APIGatewayHttpResolver) -> bool:
+    headers = app.current_event.headers or {}
+    encoding = next((v for k, v in headers.items() if k.lower() == "accept-encoding"), "")
+    return "gzip" in encoding.lower()
+
+
+def respond(app: APIGatewayHttpResolver, status: int, body: Any) -> Response[Any]:
+    """The route's JSON answer, compressed when the client accepts gzip."""
+    return json_response(status, body, accepts_gzip(app))
+
+
+def bounded_listing(app: APIGatewayHttpResolver, body: Any) -> Response[Any]:
+    """An unpaged listing, or a 400 naming the paging parameters when it cannot fit."""
+    response = respond(app, 200, body)
+    if payload_bytes(response) > MAX_PAYLOAD_BYTES:
+        raise ValidationError(
+            "The listing is too large for one response: use the page and limit query parameters"
+        )
+    return response
 
 
 def _reject_constant(name: str) -> Any:
@@ -84,7 +149,12 @@ def paging(query: dict[str, str] | None) -> tuple[int, int]:
     def integer(name: str) -> int | None:
         raw = query.get(name, "")
         digits = raw[1:] if raw[:1] in "+-" else raw
-        return int(raw) if digits.isdigit() and digits.isascii() else None
+        if not (digits.isdigit() and digits.isascii()):
+            return None
+        digits = digits.lstrip("0") or "0"
+        if len(digits) > len(str(MAX_PAGE)):  # int() refuses thousands of digits
+            return -MAX_PAGE if raw[:1] == "-" else MAX_PAGE
+        return max(-MAX_PAGE, min(MAX_PAGE, int(raw)))
 
     page, limit = integer("page"), integer("limit")
     return max(1, page if page is not None else 1), min(
@@ -94,7 +164,7 @@ def paging(query: dict[str, str] | None) -> tuple[int, int]:
 
 def parse_id(raw: str) -> int | None:
     """A path id as a positive base-10 integer; None when it cannot name anything."""
-    if not (raw.isdigit() and raw.isascii()) or len(raw) > 15 or int(raw) <= 0:
+    if not (raw.isdigit() and raw.isascii()) or len(raw) > MAX_ID_DIGITS or int(raw) <= 0:
         return None
     return int(raw)
 
@@ -111,24 +181,24 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
     """Register the envelope handlers on `app` and return the Lambda entry point."""
 
     @app.exception_handler(ApiError)
-    def _api_error(exc: ApiError) -> Response[str]:
+    def _api_error(exc: ApiError) -> Response[Any]:
         return envelope(exc.status, exc.code, exc.message)
 
     @app.exception_handler(ConditionFailed)
-    def _lost_race(exc: ConditionFailed) -> Response[str]:
+    def _lost_race(exc: ConditionFailed) -> Response[Any]:
         return envelope(409, "CONFLICT", "The resource changed during the request; retry it")
 
     @app.exception_handler(TransactionCancelled)
-    def _lost_tx_race(exc: TransactionCancelled) -> Response[str]:
+    def _lost_tx_race(exc: TransactionCancelled) -> Response[Any]:
         return envelope(409, "CONFLICT", "The resource changed during the request; retry it")
 
     @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response[str]:
+    def _unexpected(exc: Exception) -> Response[Any]:
         logger.exception("unhandled error")
         return envelope(500, "INTERNAL_ERROR", "Internal server error")
 
     @app.not_found
-    def _no_route(exc: Exception) -> Response[str]:
+    def _no_route(exc: Exception) -> Response[Any]:
         return envelope(404, "NOT_FOUND", "Not found")
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Stored items <-> resources: how maintenances and events look in the table and on the wire."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from maintsvc import keys
 from maintsvc.lifecycle import TERMINAL, next_transition_at
@@ -30,6 +30,15 @@ EVENT_FIELDS = (
     "created_at",
     "updated_at",
 )
+
+
+def is_live(item: Item | None) -> TypeGuard[Item]:
+    """A maintenance readers may see: stored whole and not being deleted.
+
+    An item without its fields (a stray write that re-created the key after a
+    delete) or one marked `deleting` reads as absent everywhere.
+    """
+    return item is not None and "title" in item and "rrule" in item and not item.get("deleting")
 
 
 def maintenance_resource(item: Item) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from maintsvc.clock import iso_now
 from maintsvc.config import Settings
 from maintsvc.deletion import mark_deleted, purge_maintenance
 from maintsvc.errors import ConflictError, ValidationError, maintenance_not_found
-from maintsvc.items import maintenance_index_attributes, maintenance_resource, year_of
+from maintsvc.items import is_live, maintenance_index_attributes, maintenance_resource, year_of
 from maintsvc.lifecycle import ONGOING, PENDING
 from maintsvc.materialise import (
     EVENTS_PER_TRANSACTION,
@@ -27,7 +27,7 @@ from maintsvc.materialise import (
     write_events,
 )
 from maintsvc.observability import logger
-from maintsvc.store import ConditionFailed, Item, Store, TxAction
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
 from maintsvc.transitions import advance_event
 
 SCHEDULE_FIELDS = ("start_date_time", "rrule", "duration_seconds", "timezone")
@@ -65,14 +65,44 @@ def create_maintenance(
         item["GSI3PK"] = keys.TOPUP_QUEUE
         item["GSI3SK"] = keys.queue_sk(max(topup_at, 0), maintenance["id"])
     put = TxAction.put(item, condition="attribute_not_exists(PK)")
-    write_events(store, maintenance, events, plan.topup_at, now, first_action=put)
+    write_events(store, maintenance, first, plan.topup_at if active else None, now, put)
+    if len(events) > EVENTS_PER_TRANSACTION:
+        rest = events[EVENTS_PER_TRANSACTION:]
+        _finish_materialising(store, settings, maintenance, rest, plan.topup_at, now)
     return maintenance_resource(maintenance)
+
+
+def _finish_materialising(
+    store: Store,
+    settings: Settings,
+    maintenance: Item,
+    rest: list[Item],
+    topup_at: int | None,
+    now: int,
+) -> None:
+    """Write the events after the first transaction; the maintenance exists already.
+
+    From here the POST has taken effect, so it must not answer 409: a lost
+    race (a tick topping up the same maintenance, which is queued for top-up
+    now) re-plans like the scheduler does, and if even that is contended the
+    queued top-up finishes the job.
+    """
+    try:
+        write_events(store, maintenance, rest, topup_at, now)
+    except TransactionCancelled:
+        try:
+            materialise_occurrences(store, settings, maintenance, now)
+        except TransactionCancelled:
+            logger.warning(
+                "materialisation contended; the scheduler's top-up finishes it",
+                extra={"maintenance_id": maintenance["id"]},
+            )
 
 
 def load_maintenance(store: Store, raw_id: str, maintenance_id: int) -> Item:
     """The stored maintenance, or the contract's 404 (a delete in progress reads as gone)."""
     item = store.get(keys.maintenance_key(maintenance_id))
-    if item is None or item.get("deleting"):
+    if item is None or not is_live(item):
         raise maintenance_not_found(raw_id)
     return item
 
@@ -101,6 +131,15 @@ def list_maintenances(
     return [maintenance_resource(i) for i in items]
 
 
+def list_maintenances_page(
+    store: Store, status: str | None, monitor_tag: str | None, page: int, limit: int
+) -> dict[str, Any]:
+    """One page of the listing, with the total (beyond Kener: only when paging is asked for)."""
+    found = list_maintenances(store, status, monitor_tag)
+    shown = found[(page - 1) * limit : page * limit]
+    return {"maintenances": shown, "page": page, "limit": limit, "total": len(found)}
+
+
 def update_maintenance(
     store: Store,
     settings: Settings,
@@ -126,7 +165,15 @@ def update_maintenance(
             updated = _write_changes(store, current, changes, now)
         except ConditionFailed:
             continue
-        _apply_changes(store, settings, current, updated, now)
+        try:
+            _apply_changes(store, settings, current, updated, now)
+        except TransactionCancelled:
+            # The change is stored: answer it. The maintenance is queued for top-up
+            # now (or its stale events are cleared when they come due).
+            logger.warning(
+                "follow-up contended; the scheduler finishes it",
+                extra={"maintenance_id": maintenance_id},
+            )
         return maintenance_resource(updated)
     raise ConflictError("The maintenance changed during the request; retry it")
 

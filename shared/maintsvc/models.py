@@ -23,6 +23,11 @@ from maintsvc.numbers import is_number, minute_timestamp
 MAX_DURATION = 31_536_000
 IMPACTS = ("UP", "DOWN", "DEGRADED", "MAINTENANCE")
 MONITOR_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
+MAX_DESCRIPTION = 10000
+# C0 and C1 controls and DEL: invisible on a status page, and six bytes each once escaped.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A description may keep its layout: tab, line feed, carriage return.
+DESCRIPTION_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class _Missing:
@@ -47,6 +52,17 @@ def timestamp(value: Any, field: str) -> int:
     if truncated is None:
         raise _fail(f"{field} must be a valid timestamp (UTC seconds)")
     return truncated
+
+
+def _text(value: str, field: str, forbidden: re.Pattern[str]) -> str:
+    """Text DynamoDB can store (UTF-8: no lone surrogates) without control characters."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise _fail(f"{field} must be valid Unicode text") from None
+    if forbidden.search(value):
+        raise _fail(f"{field} must not contain control characters")
+    return value
 
 
 def _creating(info: ValidationInfo) -> bool:
@@ -78,7 +94,7 @@ class MaintenanceInput(BaseModel):
             return MISSING
         if not isinstance(value, str) or not value.strip():
             raise _fail("title is required and must be a non-empty string")
-        title = value.strip()
+        title = _text(value.strip(), "title", CONTROL_CHARACTERS)
         if len(title) > 255:
             raise _fail("title must be at most 255 characters")
         return title
@@ -154,9 +170,14 @@ class MaintenanceInput(BaseModel):
             return None if _creating(info) else MISSING
         if value is not None and not isinstance(value, str):
             raise _fail("description must be a string or null")
-        if value is not None and len(value) > 10000:
-            raise _fail("description must be at most 10000 characters")
-        return value or None
+        if value is None:
+            return None
+        description = _text(value, "description", DESCRIPTION_CONTROL_CHARACTERS)
+        if len(description) > MAX_DESCRIPTION:
+            raise _fail(f"description must be at most {MAX_DESCRIPTION} characters")
+        if len(description.encode()) > MAX_DESCRIPTION:
+            raise _fail(f"description must be at most {MAX_DESCRIPTION} bytes of UTF-8")
+        return description or None
 
     @field_validator("monitors", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ import math
 from typing import Any
 
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z, the largest accepted timestamp
+MAX_ID_DIGITS = 15  # ids come from a counter; a longer number names nothing
 
 
 def is_number(value: Any) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from maintsvc import keys
 from maintsvc.config import Settings
 from maintsvc.deletion import purge_maintenance
+from maintsvc.items import is_live
 from maintsvc.lifecycle import PENDING
 from maintsvc.materialise import clear_stale_schedule, materialise_occurrences
 from maintsvc.observability import logger
@@ -132,7 +133,7 @@ def _load_maintenances(store: Store, wanted: set[int], cache: dict[int, Item | N
     found = {i["id"]: i for i in store.batch_get([keys.maintenance_key(m) for m in missing])}
     for maintenance_id in missing:
         item = found.get(maintenance_id)
-        cache[maintenance_id] = None if item is None or item.get("deleting") else item
+        cache[maintenance_id] = item if is_live(item) else None
 
 
 def _clear_once(store: Store, maintenance: Item) -> None:
@@ -155,7 +156,7 @@ def _top_up(
                 return False
             # The index copy may lag; the guarded writes check the live item.
             maintenance = store.get(keys.maintenance_key(queued["id"]))
-            if maintenance is None or maintenance.get("deleting"):
+            if maintenance is None or not is_live(maintenance):
                 continue
             if maintenance["status"] != "ACTIVE":
                 _leave_topup_queue(store, maintenance)
