@@ -36,7 +36,7 @@ EVENTS = "/api/v4/maintenances/{maintenance_id}/events"
 EVENT = "/api/v4/maintenances/{maintenance_id}/events/{event_id}"
 FEED = "/api/v4/maintenances/events"
 
-# Declared because every write may lose a race (BEHAVIOUR.md §2, 409 on writes), but no
+# Declared because every write may lose a race (docs/behaviour.md §2, 409 on writes), but no
 # conditional write on these paths can fail today: a lost DELETE of a maintenance reads
 # as already gone (404), an event delete is unconditional. Exercising one fails the test,
 # so this list cannot go stale silently.
