@@ -1,6 +1,7 @@
 """docs/openapi.json against template.yaml and the real handlers: drift fails here.
 
-1. The document is a valid OpenAPI 3.1 document.
+1. The document is a valid OpenAPI 3.1 document, and no PATCH request body schema
+   carries a `default` (a PATCH field left out keeps its stored value).
 2. Its (path, method) pairs are exactly the HttpApi routes of template.yaml.
 3. Conformance: a realistic sequence and the error cases go through the real
    handlers (moto); every response's status must be declared for its operation
@@ -36,7 +37,7 @@ EVENTS = "/api/v4/maintenances/{maintenance_id}/events"
 EVENT = "/api/v4/maintenances/{maintenance_id}/events/{event_id}"
 FEED = "/api/v4/maintenances/events"
 
-# Declared because every write may lose a race (BEHAVIOUR.md §2, 409 on writes), but no
+# Declared because every write may lose a race (docs/behaviour.md §2, 409 on writes), but no
 # conditional write on these paths can fail today: a lost DELETE of a maintenance reads
 # as already gone (404), an event delete is unconditional. Exercising one fails the test,
 # so this list cannot go stale silently.
@@ -361,6 +362,100 @@ def test_every_operation_declares_its_errors() -> None:
             code = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["const"]
             assert code in codes, (method, path, status, code)
     assert len(ids) == len(set(ids)), "operationIds must be unique"
+
+
+# Keywords whose value is one subschema, a list of them, or a map of name -> subschema
+# (JSON Schema 2020-12 applicators); `default`, `examples`, `const`, `enum` hold instances.
+_ONE_SUBSCHEMA = (
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+)
+_LIST_OF_SUBSCHEMAS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_MAP_OF_SUBSCHEMAS = ("properties", "patternProperties", "dependentSchemas", "$defs")
+
+
+def defaults_in_schema(doc: dict[str, Any], pointer: str) -> list[str]:
+    """Pointers of every `default` in the schema at `pointer`, $refs and subschemas followed."""
+    found: list[str] = []
+    visited: set[str] = set()
+
+    def walk(where: str) -> None:
+        if where in visited:
+            return
+        visited.add(where)
+        schema = lookup(doc, where)
+        if not isinstance(schema, dict):
+            return  # a boolean schema
+        if "default" in schema:
+            found.append(where)
+        if "$ref" in schema:
+            assert schema["$ref"].startswith("#/"), f"only local references: {schema['$ref']}"
+            walk(schema["$ref"][1:])
+        for keyword in _ONE_SUBSCHEMA:
+            if keyword in schema:
+                walk(f"{where}/{keyword}")
+        for keyword in _LIST_OF_SUBSCHEMAS:
+            for index in range(len(schema.get(keyword, []))):
+                walk(f"{where}/{keyword}/{index}")
+        for keyword in _MAP_OF_SUBSCHEMAS:
+            for name in schema.get(keyword, {}):
+                walk(f"{where}/{keyword}/{escape(name)}")
+
+    walk(pointer)
+    return found
+
+
+def patch_request_schemas(doc: dict[str, Any]) -> dict[str, str]:
+    """PATCH path -> pointer of its JSON request body schema."""
+    checker = SchemaChecker(doc)
+    schemas: dict[str, str] = {}
+    for path, method in operations(doc):
+        if method == "PATCH":
+            pointer = checker.request_schema(path, method)
+            assert pointer is not None, f"PATCH {path} declares no request body"
+            schemas[path] = pointer
+    return schemas
+
+
+def test_patch_bodies_declare_no_defaults() -> None:
+    """A PATCH field left out keeps its value, so no PATCH body schema may carry a `default`:
+    a client generator that fills defaults in would re-activate maintenances, reset zones."""
+    doc = document()
+    schemas = patch_request_schemas(doc)
+    assert set(schemas) == {MAINTENANCE, EVENT}
+    for path, pointer in schemas.items():
+        assert not defaults_in_schema(doc, pointer), (
+            f"PATCH {path}: remove `default` from its request body schema (describe the "
+            f"POST default in prose instead): {defaults_in_schema(doc, pointer)}"
+        )
+
+
+def test_default_check_sees_through_refs_and_combinators() -> None:
+    """The check above can fail: a default planted anywhere a PATCH body reaches is found."""
+    plants = [
+        "/components/schemas/MaintenanceUpdate/properties/status",
+        "/components/schemas/MonitorInput/properties/impact",  # via monitors -> items -> $ref
+        "/components/schemas/EventStatusChange/properties/status",  # via oneOf -> $ref
+        "/components/schemas/EventReschedule",
+    ]
+    for plant in plants:
+        doc = document()
+        lookup(doc, plant)["default"] = "x"
+        found = [
+            p for ptr in patch_request_schemas(doc).values() for p in defaults_in_schema(doc, ptr)
+        ]
+        assert plant in found, plant
+    # The POST body keeps its defaults (status ACTIVE, timezone UTC): there they are real.
+    assert defaults_in_schema(document(), "/components/schemas/MaintenanceCreate")
 
 
 # -- 2. the same routes as template.yaml -----------------------------------------------------
