@@ -28,7 +28,7 @@ Why it is built this way:
   `response_schema_conformance`. Not `positive_data_acceptance`: schema-valid bodies are
   rightly refused when they break rules a schema cannot express (an rrule with no
   occurrence within ten years, a move of a COMPLETED event), nor `negative_data_rejection`:
-  paging values are clamped, never rejected (BEHAVIOUR.md §4).
+  paging values are clamped, never rejected (docs/behaviour.md §4).
 * The document's examples use id 1 for every path, so the two DELETE operations get no
   example or coverage cases: the first one would delete maintenance 1, and then every
   coverage case of PATCH and GET on `{maintenance_id}` would stop at a 404 before

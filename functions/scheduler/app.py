@@ -26,5 +26,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     metrics.add_metric(name="Transitions", unit="Count", value=report.transitions)
     metrics.add_metric(name="EventsMaterialised", unit="Count", value=report.events_created)
+    metrics.add_metric(name="TickStoppedEarly", unit="Count", value=int(report.stopped_early))
+    metrics.add_metric(name="DueBacklog", unit="Count", value=report.backlog)
+    metrics.add_metric(name="TopupFailures", unit="Count", value=report.topup_failures)
     logger.info("tick done", extra=report.as_dict())
     return report.as_dict()

@@ -1,5 +1,5 @@
 """Events: per-maintenance listing, get, reschedule/cancel/complete, delete, and the feed
-(BEHAVIOUR.md §4). Domain functions: the store comes in, resources go out."""
+(docs/behaviour.md §4). Domain functions: the store comes in, resources go out."""
 
 from typing import Any
 

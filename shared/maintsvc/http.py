@@ -2,7 +2,7 @@
 
 Handlers stay thin: `build_handler` wraps a powertools resolver so that
 authentication runs first (before route look-up, 404s and body validation,
-as BEHAVIOUR.md §1 requires) and every error leaves in one envelope.
+as docs/behaviour.md §1 requires) and every error leaves in one envelope.
 """
 
 import base64
@@ -206,7 +206,7 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         method = event.get("requestContext", {}).get("http", {}).get("method", "GET")
         try:
-            apikeys.authenticate(
+            api_key = apikeys.authenticate(
                 Store(settings.table_name),
                 headers.get("authorization"),
                 method,
@@ -217,6 +217,21 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
         except Exception:
             logger.exception("authentication failed")
             return _raw_envelope(500, "INTERNAL_ERROR", "Internal server error")
-        return app.resolve(event, context)
+        logger.append_keys(api_key_name=api_key.name)  # on every line this request logs
+        try:
+            result = app.resolve(event, context)
+            if method.upper() in apikeys.WRITE_METHODS:
+                # Who changed what: the key's name (never the key) with the outcome.
+                logger.info(
+                    "write",
+                    extra={
+                        "method": method,
+                        "path": event.get("rawPath"),
+                        "status": result.get("statusCode"),
+                    },
+                )
+            return result
+        finally:
+            logger.remove_keys(["api_key_name"])
 
     return handler

@@ -1,4 +1,4 @@
-"""Maintenances: create, read, list, update and delete (BEHAVIOUR.md §3).
+"""Maintenances: create, read, list, update and delete (docs/behaviour.md §3).
 
 Domain functions take the store and settings as arguments and know nothing
 of API Gateway; they return resources (plain dicts) or raise ApiError.

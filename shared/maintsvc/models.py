@@ -1,7 +1,7 @@
 """Pydantic models at the edge: request bodies in, resources out.
 
 Request models validate with the contract's exact messages and report the
-first failing field in the order BEHAVIOUR.md §3 lists them (pydantic
+first failing field in the order docs/behaviour.md §3 lists them (pydantic
 validates fields in declaration order and `info.data` carries the fields
 already accepted, which the rrule check needs). Every field is declared as
 `Any` with a before-validator, because the contract decides type errors

@@ -1,4 +1,4 @@
-"""The every-minute tick: advance due events, then keep every horizon full (BEHAVIOUR.md §5).
+"""The every-minute tick: advance due events, then keep every horizon full (docs/behaviour.md §5).
 
 Work is found through the sparse GSI3 queues only (never a scan): events sit
 in `DUE#0..3` keyed by the time of their next transition, maintenances sit
@@ -26,6 +26,8 @@ from maintsvc.transitions import advance_event
 PAGE = 100
 # A maintenance whose top-up raised is tried again this much later (and logged, counted).
 TOPUP_RETRY_SECONDS = 3600
+# Counting a backlog reads it: past this many per queue the exact number does not matter.
+BACKLOG_COUNT_CAP = 10_000
 
 
 @dataclass
@@ -38,6 +40,7 @@ class TickReport:
     topup_failures: int = 0
     events_created: int = 0
     purged: int = 0
+    backlog: int = 0
     stopped_early: bool = False
     changes: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -53,17 +56,40 @@ def run_tick(
 ) -> TickReport:
     """One tick at `now`; `time_left()` turning False makes it stop between pages."""
     report = TickReport(now=now)
+    report.stopped_early = not _run_queues(store, settings, now, report, time_left)
+    if report.stopped_early:
+        report.backlog = due_backlog(store, now)
+    return report
+
+
+def _run_queues(
+    store: Store,
+    settings: Settings,
+    now: int,
+    report: TickReport,
+    time_left: Callable[[], bool],
+) -> bool:
+    """Every queue in turn; False when time ran out first."""
     maintenances: dict[int, Item | None] = {}
     for shard in keys.due_pks():
         if not _advance_shard(store, settings, shard, now, maintenances, report, time_left):
-            report.stopped_early = True
-            return report
+            return False
     if not _top_up(store, settings, now, report, time_left):
-        report.stopped_early = True
-        return report
-    if not _finish_deletions(store, now, report, time_left):
-        report.stopped_early = True
-    return report
+        return False
+    return _finish_deletions(store, now, report, time_left)
+
+
+def due_backlog(store: Store, now: int, cap: int = BACKLOG_COUNT_CAP) -> int:
+    """Items of every work queue already due (counted only when a tick fell behind)."""
+    return sum(
+        store.count(
+            "GSI3PK = :pk AND GSI3SK <= :hi",
+            {":pk": pk, ":hi": keys.queue_upper_bound(now)},
+            "GSI3",
+            cap,
+        )
+        for pk in [*keys.due_pks(), keys.TOPUP_QUEUE, keys.PURGE_QUEUE]
+    )
 
 
 def _pages(store: Store, pk: str, now: int) -> Any:

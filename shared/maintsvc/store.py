@@ -214,6 +214,27 @@ class Store:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def count(
+        self, key_condition: str, values: Mapping[str, Any], index: str | None, cap: int
+    ) -> int:
+        """How many items match (Select=COUNT), stopping once `cap` is reached."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": key_condition,
+            "Select": "COUNT",
+            **_values(values),
+        }
+        if index:
+            kwargs["IndexName"] = index
+        total = 0
+        while total < cap:
+            page = self._ddb.query(**kwargs)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return min(total, cap)
+
     # -- batches and transactions -------------------------------------------
     def batch_get(self, keys: Sequence[Key]) -> list[Item]:
         """Strongly consistent BatchGetItem, 100 keys a call, unprocessed keys retried."""

@@ -1,4 +1,4 @@
-"""BEHAVIOUR.md §1-§2: authentication, the error envelope, bodies."""
+"""docs/behaviour.md §1-§2: authentication, the error envelope, bodies."""
 
 import base64
 import json

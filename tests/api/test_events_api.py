@@ -1,4 +1,4 @@
-"""BEHAVIOUR.md §4: materialisation through the API, the events endpoints and the feed."""
+"""docs/behaviour.md §4: materialisation through the API, the events endpoints and the feed."""
 
 from typing import Any
 

@@ -225,3 +225,39 @@ def test_an_unpaged_listing_too_large_for_lambda_is_a_400_naming_the_paging_para
 def test_the_listing_without_paging_keeps_kener_s_shape(call: Caller, clock: Any) -> None:
     create(call)
     assert set(call("GET", "/api/v4/maintenances").json) == {"maintenances"}
+
+
+# -- audit: every write names the key that made it --------------------------------------------
+
+
+def test_every_write_logs_the_api_key_name_not_the_key(
+    call: Caller, clock: Any, write_key: str
+) -> None:
+    import logging
+
+    from maintsvc.observability import logger
+
+    lines: list[dict[str, Any]] = []
+
+    class Rendered(logging.Handler):
+        """What CloudWatch receives: each record as the service's JSON formatter renders it."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(logger.registered_formatter.format(record)))
+
+    handler = Rendered()
+    logger.addHandler(handler)
+    level = logger._logger.level
+    logger._logger.setLevel(logging.INFO)  # the tests run at WARNING; deployed, INFO
+    try:
+        m = create(call)
+        call("PATCH", f"/api/v4/maintenances/{m['id']}", body={"title": "renamed"})
+        call("GET", f"/api/v4/maintenances/{m['id']}")
+    finally:
+        logger._logger.setLevel(level)
+        logger._logger.removeHandler(handler)
+    writes = [
+        (x["method"], x["status"], x["api_key_name"]) for x in lines if x["message"] == "write"
+    ]
+    assert writes == [("POST", 201, "writer"), ("PATCH", 200, "writer")]
+    assert all(write_key not in json.dumps(x) for x in lines)

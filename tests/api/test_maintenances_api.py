@@ -1,4 +1,4 @@
-"""BEHAVIOUR.md §3: the maintenance resource over HTTP API v2 events, against moto."""
+"""docs/behaviour.md §3: the maintenance resource over HTTP API v2 events, against moto."""
 
 import re
 from typing import Any

@@ -1,4 +1,4 @@
-"""Materialisation: stored events against dateutil, DST, and races (BEHAVIOUR.md §4)."""
+"""Materialisation: stored events against dateutil, DST, and races (docs/behaviour.md §4)."""
 
 import threading
 from datetime import UTC, datetime

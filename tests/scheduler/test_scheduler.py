@@ -1,4 +1,4 @@
-"""BEHAVIOUR.md §5: the tick, by time travel against moto."""
+"""docs/behaviour.md §5: the tick, by time travel against moto."""
 
 import threading
 from typing import Any
@@ -163,6 +163,7 @@ def test_tick_stops_when_time_runs_out_and_the_next_one_continues(
         make(store, settings)
     report = run_tick(store, settings, NOW + 3600, time_left=lambda: False)
     assert report.stopped_early and report.transitions == 0
+    assert report.backlog == 3  # the metric behind the backlog alarm
     assert run_tick(store, settings, NOW + 3600).transitions == 3
 
 
