@@ -376,6 +376,10 @@ SINGLE_METRIC_ALARMS: dict[str, tuple[Any, ...]] = {
         "MaintenanceWindows", "DueBacklog", SERVICE, "Maximum", 60,
         "GreaterThanThreshold", 0, 5, 5,
     ),
+    "SchedulerTopupFailureAlarm": (
+        "MaintenanceWindows", "TopupFailures", SERVICE, "Sum", 300,
+        "GreaterThanOrEqualToThreshold", 1, 1, None,
+    ),
     "SchedulerFailureQueueAlarm": (
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("SchedulerFailureQueue"),
         "Maximum", 300, "GreaterThanThreshold", 0, 1, None,

@@ -13,9 +13,11 @@ starts from the partition's first remaining page.
 from collections.abc import Callable
 
 from maintsvc import keys
-from maintsvc.store import ConditionFailed, Store
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
 
 PURGE_PAGE = 500
+# Longer than the notifier keeps retrying a record (MaximumRecordAgeInSeconds, 1 h).
+GONE_LIFETIME = 7 * 86400
 
 
 def mark_deleted(store: Store, maintenance_id: int, now: int) -> bool:
@@ -42,7 +44,25 @@ def mark_deleted(store: Store, maintenance_id: int, now: int) -> bool:
     return True
 
 
-def purge_maintenance(store: Store, maintenance_id: int, time_left: Callable[[], bool]) -> bool:
+def gone_item(meta: Item, now: int) -> Item:
+    """The short-lived tombstone of a deleted maintenance.
+
+    Its events' deletions reach subscribers through the stream after META may
+    be gone; the notifier reads the title and monitors from here then, so
+    "window ended" names the monitors it ended for. DynamoDB's TTL removes it.
+    """
+    return {
+        **keys.gone_key(meta["id"]),
+        "id": meta["id"],
+        "title": meta.get("title"),
+        "monitors": meta.get("monitors", []),
+        "expires_at": now + GONE_LIFETIME,
+    }
+
+
+def purge_maintenance(
+    store: Store, maintenance_id: int, now: int, time_left: Callable[[], bool]
+) -> bool:
     """Delete a marked maintenance's items a page at a time; True once META itself is gone."""
     pk = keys.maintenance_pk(maintenance_id)
     while time_left():
@@ -53,8 +73,15 @@ def purge_maintenance(store: Store, maintenance_id: int, time_left: Callable[[],
             continue
         if page:  # only META is left
             try:
-                store.delete(keys.maintenance_key(maintenance_id), "attribute_exists(deleting)")
-            except ConditionFailed:
+                store.transact(
+                    [
+                        TxAction.delete(
+                            keys.maintenance_key(maintenance_id), "attribute_exists(deleting)"
+                        ),
+                        TxAction.put(gone_item(page[0], now)),
+                    ]
+                )
+            except TransactionCancelled:
                 return False  # not a marked maintenance (nothing to purge)
         return True
     return False

@@ -11,6 +11,7 @@ APIKEY_LIST = "APIKEY"
 TOPUP_QUEUE = "TOPUP"
 PURGE_QUEUE = "PURGE"
 META = "META"
+GONE = "GONE"
 SEQ = "SEQ"
 
 
@@ -24,6 +25,11 @@ def maintenance_pk(maintenance_id: int) -> str:
 
 def maintenance_key(maintenance_id: int) -> dict[str, str]:
     return {"PK": maintenance_pk(maintenance_id), "SK": META}
+
+
+def gone_key(maintenance_id: int) -> dict[str, str]:
+    """What a deleted maintenance leaves for a while: its title and monitors, for notifications."""
+    return {"PK": maintenance_pk(maintenance_id), "SK": GONE}
 
 
 def maintenance_list_sk(status: str, maintenance_id: int) -> str:

@@ -284,6 +284,6 @@ def delete_maintenance(
     if not mark_deleted(store, maintenance_id, now):
         raise maintenance_not_found(raw_id)
     try:
-        purge_maintenance(store, maintenance_id, time_left)
+        purge_maintenance(store, maintenance_id, now, time_left)
     except Exception:
         logger.exception("purge interrupted; the scheduler finishes it")

@@ -1,4 +1,4 @@
-"""Status-change notifications: one EventBridge event per event status change.
+"""Status-change notifications: one EventBridge event per change a subscriber acts on.
 
 Transitions are single conditional writes wherever they happen (scheduler,
 API), and the table's stream carries exactly one record per write, so the
@@ -22,40 +22,71 @@ DETAIL_TYPE = "Maintenance Event Status Changed"
 PUBLISH_ATTEMPTS = 4
 
 
+# Windows a subscriber is acting on: announced when they appear or disappear.
+LIVE_STATUSES = frozenset({"READY", "ONGOING"})
+
+
 @dataclass(frozen=True)
 class StatusChange:
+    """One change a subscriber acts on; `old` or `new` is None for a creation or deletion."""
+
     sequence_number: str
-    old: Item
-    new: Item
+    old: Item | None
+    new: Item | None
+    reason: str
+
+    @property
+    def event(self) -> Item:
+        image = self.new if self.new is not None else self.old
+        assert image is not None
+        return image
+
+
+def _change(record: dict[str, Any]) -> StatusChange | None:
+    """The change a stream record means for subscribers, if any.
+
+    MODIFY: a status change. INSERT: an event created already READY or
+    ONGOING (its window is live from the start). REMOVE: a READY or ONGOING
+    event deleted (its event, its maintenance, or a schedule change), which
+    ends that window for whoever acted on it.
+    """
+    data = record.get("dynamodb", {})
+    if not str(data.get("Keys", {}).get("SK", {}).get("S", "")).startswith("E#"):
+        return None
+    old = from_item(data["OldImage"]) if "OldImage" in data else None
+    new = from_item(data["NewImage"]) if "NewImage" in data else None
+    name = record.get("eventName")
+    if name == "MODIFY" and old and new and old.get("status") != new.get("status"):
+        return StatusChange(data["SequenceNumber"], old, new, "status_change")
+    if name == "INSERT" and new and new.get("status") in LIVE_STATUSES:
+        return StatusChange(data["SequenceNumber"], None, new, "created")
+    if name == "REMOVE" and old and old.get("status") in LIVE_STATUSES:
+        return StatusChange(data["SequenceNumber"], old, None, "deleted")
+    return None
 
 
 def status_changes(records: list[dict[str, Any]]) -> list[StatusChange]:
-    """MODIFY records of event items whose status differs between the two images."""
-    changes = []
-    for record in records:
-        data = record.get("dynamodb", {})
-        if record.get("eventName") != "MODIFY" or "OldImage" not in data:
-            continue
-        old, new = from_item(data["OldImage"]), from_item(data["NewImage"])
-        if not str(new.get("SK", "")).startswith("E#") or old.get("status") == new.get("status"):
-            continue
-        changes.append(StatusChange(data["SequenceNumber"], old, new))
-    return changes
+    """The changes subscribers act on, in stream order (see `_change`)."""
+    return [c for c in map(_change, records) if c is not None]
 
 
 def notification(change: StatusChange, maintenance: Item | None, bus: str) -> dict[str, Any]:
-    new = change.new
+    event = change.event
+    from_status = change.old["status"] if change.old else None
+    to_status = change.new["status"] if change.new else None
+    stamp = event["updated_at"]
     detail = {
-        "transition_id": f"{new['id']}:{change.old['status']}:{new['status']}:{new['updated_at']}",
-        "maintenance_id": new["maintenance_id"],
-        "event_id": new["id"],
-        "from_status": change.old["status"],
-        "to_status": new["status"],
-        "start_date_time": new["start_date_time"],
-        "end_date_time": new["end_date_time"],
+        "transition_id": f"{event['id']}:{from_status or '-'}:{to_status or '-'}:{stamp}",
+        "maintenance_id": event["maintenance_id"],
+        "event_id": event["id"],
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason": change.reason,
+        "start_date_time": event["start_date_time"],
+        "end_date_time": event["end_date_time"],
         "maintenance_title": maintenance["title"] if maintenance else None,
         "monitors": maintenance.get("monitors", []) if maintenance else [],
-        "changed_at": new["updated_at"],
+        "changed_at": stamp,
     }
     return {
         "Source": SOURCE,
@@ -70,11 +101,14 @@ def publish_changes(store: Store, records: list[dict[str, Any]], bus: str) -> st
     changes = status_changes(records)
     if not changes:
         return None
-    wanted = sorted({c.new["maintenance_id"] for c in changes})
-    maintenances = {
-        m["id"]: m for m in store.batch_get([keys.maintenance_key(mid) for mid in wanted])
-    }
-    entries = [notification(c, maintenances.get(c.new["maintenance_id"]), bus) for c in changes]
+    wanted = sorted({c.event["maintenance_id"] for c in changes})
+    # A maintenance deleted meanwhile has left its tombstone (title, monitors).
+    found = store.batch_get(
+        [k for mid in wanted for k in (keys.maintenance_key(mid), keys.gone_key(mid))]
+    )
+    maintenances = {m["id"]: m for m in found if m["SK"] == keys.GONE}
+    maintenances.update({m["id"]: m for m in found if m["SK"] == keys.META and "title" in m})
+    entries = [notification(c, maintenances.get(c.event["maintenance_id"]), bus) for c in changes]
     pending = list(range(len(entries)))
     for attempt in range(PUBLISH_ATTEMPTS):
         accepted = store.put_events([entries[i] for i in pending])

@@ -227,7 +227,7 @@ def _finish_deletions(
         for queued in page:
             if not time_left():
                 return False
-            if purge_maintenance(store, queued["id"], time_left):
+            if purge_maintenance(store, queued["id"], now, time_left):
                 report.purged += 1
     return True
 

@@ -281,7 +281,10 @@ def test_delete_removes_every_item(call: Caller, store: Any) -> None:
     assert response.json == {
         "message": f"Maintenance with id '{created['id']}' deleted successfully"
     }
-    assert store.query("PK = :pk", {":pk": pk}) == []
+    # Only the notification tombstone (title and monitors, expiring by TTL) is left.
+    assert [(i["SK"], i["monitors"]) for i in store.query("PK = :pk", {":pk": pk})] == [
+        ("GONE", [{"monitor_tag": "db", "impact": "MAINTENANCE"}])
+    ]
     assert call("GET", f"/api/v4/maintenances/{created['id']}").status == 404
     assert call("GET", "/api/v4/maintenances").json == {"maintenances": []}
     assert call("DELETE", f"/api/v4/maintenances/{created['id']}").json == not_found(

@@ -80,7 +80,9 @@ def test_a_delete_that_died_after_marking_is_finished_by_the_tick(
     monkeypatch.setattr(Store, "batch_write", real_batch_write)
     assert len(store.query("PK = :pk", {":pk": keys.maintenance_pk(m["id"])})) == 61
     run_tick(store, settings, NOW + 60)
-    assert store.query("PK = :pk", {":pk": keys.maintenance_pk(m["id"])}) == []
+    left = store.query("PK = :pk", {":pk": keys.maintenance_pk(m["id"])})
+    assert [i["SK"] for i in left] == ["GONE"]  # the tombstone, which TTL removes
+    assert left[0]["expires_at"] == NOW + 60 + 7 * DAY
     assert run_tick(store, settings, START).due_seen == 0
 
 

@@ -125,3 +125,58 @@ def test_failed_entries_are_retried_then_reported(
 
 
 DAY_AND_MORE = 2 * 86400
+
+
+def notified(store: Store, bus_queue: str) -> list[tuple[Any, Any, Any]]:
+    """Run the notifier over the whole stream; (from, to, reason) of what subscribers got."""
+    result = load_function("notifier").lambda_handler({"Records": stream_records()}, LambdaContext())
+    assert result == {"batchItemFailures": []}
+    details = [m["detail"] for m in received(bus_queue)]
+    return [(d["from_status"], d["to_status"], d["reason"]) for d in details]
+
+
+def test_a_window_created_ready_or_ongoing_is_announced(
+    store: Store, bus_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: float(NOW))
+    settings = load_settings()
+    body = {"title": "t", "rrule": "FREQ=DAILY;COUNT=1", "duration_seconds": 600}
+    for start in (NOW - 60, NOW + 120, NOW + 3600):  # ONGOING, READY, SCHEDULED
+        create_maintenance(store, settings, {**body, "start_date_time": start}, NOW)
+    assert notified(store, bus_queue) == [
+        (None, "ONGOING", "created"),
+        (None, "READY", "created"),
+    ]
+
+
+def test_a_window_deleted_while_ready_or_ongoing_is_announced_as_ended(
+    store: Store, bus_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maintsvc.events import delete_event
+    from maintsvc.maintenances import delete_maintenance
+
+    monkeypatch.setattr(time, "time", lambda: float(NOW))
+    settings = load_settings()
+    body = {"title": "t", "rrule": "FREQ=DAILY;COUNT=1", "duration_seconds": 600,
+            "monitors": [{"monitor_tag": "db"}]}  # fmt: skip
+    ongoing = create_maintenance(store, settings, {**body, "start_date_time": NOW - 60}, NOW)
+    ready = create_maintenance(store, settings, {**body, "start_date_time": NOW + 120}, NOW)
+    later = create_maintenance(store, settings, {**body, "start_date_time": NOW + 3600}, NOW)
+    notified(store, bus_queue)  # the two creations
+    event_id = store.query(
+        "PK = :pk AND begins_with(SK, :e)", {":pk": f"M#{ongoing['id']}", ":e": "E#"}
+    )[0]["id"]
+    delete_event(store, str(ongoing["id"]), ongoing["id"], str(event_id), event_id)
+    delete_maintenance(store, str(ready["id"]), ready["id"], NOW)
+    delete_maintenance(store, str(later["id"]), later["id"], NOW)  # SCHEDULED: nothing to end
+    handler = load_function("notifier").lambda_handler
+    assert handler({"Records": stream_records()}, LambdaContext()) == {"batchItemFailures": []}
+    ends = [m["detail"] for m in received(bus_queue)][2:]  # the stream is read from its start
+    assert [(d["from_status"], d["to_status"], d["reason"]) for d in ends] == [
+        ("ONGOING", None, "deleted"),
+        ("READY", None, "deleted"),
+    ]
+    # The maintenance itself is gone, but subscribers still learn which monitors to release.
+    assert [(d["maintenance_title"], d["monitors"]) for d in ends] == [
+        ("t", [{"monitor_tag": "db", "impact": "MAINTENANCE"}])
+    ] * 2
