@@ -23,6 +23,7 @@ class Settings:
     ready_window_seconds: int
     api_key_cache_seconds: int
     event_bus_name: str
+    history_retention_days: int = 365
 
     @property
     def horizon_seconds(self) -> int:
@@ -38,4 +39,5 @@ def load_settings() -> Settings:
         ready_window_seconds=_int_env("READY_WINDOW_SECONDS", 300, 0, 86400),
         api_key_cache_seconds=_int_env("API_KEY_CACHE_SECONDS", 30, 0, 60),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "default") or "default",
+        history_retention_days=_int_env("HISTORY_RETENTION_DAYS", 365, 0, 36600),
     )

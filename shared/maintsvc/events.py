@@ -23,10 +23,11 @@ from maintsvc.lifecycle import (
     status_from_time,
 )
 from maintsvc.numbers import MAX_ID_DIGITS, MAX_TIMESTAMP, minute_timestamp
-from maintsvc.store import ConditionFailed, Item, Store
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
 from maintsvc.transitions import apply_transition, cancel_or_complete
 
 UPDATE_ATTEMPTS = 3
+MAX_COUNTED = 10_000_000
 
 
 def _page(items: list[Any], page: int, limit: int) -> list[Any]:
@@ -40,14 +41,26 @@ def list_events(
     maintenance = store.get(keys.maintenance_key(maintenance_id))
     if not is_live(maintenance):
         raise maintenance_not_found(raw_id)
-    events = store.query(
-        "PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, index="LSI1", consistent=True
-    )
+    total = maintenance.get("event_count")
+    if total is None:  # written before the counter existed: count once
+        total = store.count(
+            "PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, "LSI1", MAX_COUNTED
+        )
+    shown: list[Item] = []
+    if (page - 1) * limit < total:  # read up to the page's end, not the whole history
+        events = store.query(
+            "PK = :pk",
+            {":pk": keys.maintenance_pk(maintenance_id)},
+            index="LSI1",
+            consistent=True,
+            limit=page * limit,
+        )
+        shown = _page(events, page, limit)
     return {
-        "events": [event_resource(e) for e in _page(events, page, limit)],
+        "events": [event_resource(e) for e in shown],
         "page": page,
         "limit": limit,
-        "total": len(events),
+        "total": total,
     }
 
 
@@ -84,7 +97,24 @@ def delete_event(
     """Delete the event; its occurrence marker stays, so it is never generated again."""
     load_event(store, raw_mid, maintenance_id, raw_eid, event_id)
     assert event_id is not None
-    store.delete(keys.event_key(maintenance_id, event_id))
+    try:
+        store.transact(
+            [
+                TxAction.delete(keys.event_key(maintenance_id, event_id), "attribute_exists(PK)"),
+                TxAction.update(
+                    keys.maintenance_key(maintenance_id),
+                    "ADD event_count :n",
+                    {":n": -1},
+                    condition="attribute_exists(title) AND attribute_not_exists(deleting)",
+                ),
+            ]
+        )
+    except TransactionCancelled as exc:
+        if exc.reasons[:1] == ["ConditionalCheckFailed"]:
+            raise event_not_found(raw_eid) from None
+        if exc.reasons[1:2] == ["ConditionalCheckFailed"]:
+            raise maintenance_not_found(raw_mid) from None
+        raise
 
 
 def _given(body: dict[str, Any], field: str) -> bool:

@@ -106,7 +106,7 @@ def event_time_attributes(
 ) -> Item:
     """Everything that follows from an event's times and status, index keys included.
 
-    A terminal event has no GSI3 keys: it leaves the scheduler's due queue.
+    A terminal event leaves the scheduler's due queue for its expiry queue.
     `due_at` overrides when the scheduler looks at it next (an INACTIVE
     maintenance's pending event only matters when its window ends).
     """
@@ -118,7 +118,13 @@ def event_time_attributes(
         "GSI2PK": keys.feed_pk(year_of(start)),
         "GSI2SK": keys.start_order_sk(start, event_id),
     }
-    due = None if status in TERMINAL else next_transition_at(status, start, end, ready_window)
+    if status in TERMINAL:
+        # History: it leaves the due queue for the expiry queue, keyed by its end; the
+        # scheduler deletes it HISTORY_RETENTION_DAYS after that.
+        attributes["GSI3PK"] = keys.expire_pk(event_id)
+        attributes["GSI3SK"] = keys.queue_sk(end, event_id)
+        return attributes
+    due = next_transition_at(status, start, end, ready_window)
     if due is not None and due_at is not None:
         due = due_at
     if due is not None:

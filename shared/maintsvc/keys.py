@@ -69,6 +69,15 @@ def due_pks() -> list[str]:
     return [f"DUE#{shard}" for shard in range(DUE_SHARDS)]
 
 
+def expire_pk(event_id: int) -> str:
+    """Terminal events, keyed by their end: the history the scheduler expires."""
+    return f"EXPIRE#{event_id % DUE_SHARDS}"
+
+
+def expire_pks() -> list[str]:
+    return [f"EXPIRE#{shard}" for shard in range(DUE_SHARDS)]
+
+
 def queue_sk(at: int, item_id: int) -> str:
     """GSI3SK: the time work becomes due, then the id."""
     return f"{pad(at)}#{pad(item_id)}"

@@ -60,6 +60,7 @@ def create_maintenance(
     years = {year_of(e["start_date_time"]) for e in first}
     if years:
         item["event_years"] = years
+    item["event_count"] = len(first)
     topup_at = plan.topup_at if len(events) <= EVENTS_PER_TRANSACTION else now
     if active and topup_at is not None:
         item["GSI3PK"] = keys.TOPUP_QUEUE

@@ -21,6 +21,7 @@ from maintsvc.store import Item, Store, TransactionCancelled, TxAction
 
 EVENTS_PER_TRANSACTION = 49  # 2 items each + the maintenance = 99 of 100 actions
 MAX_ATTEMPTS = 5
+TRANSACTION_ACTIONS = 100
 LIVE_CONDITION = "schedule_version = :v AND #st = :active AND attribute_not_exists(deleting)"
 
 
@@ -160,6 +161,9 @@ def guard_update(maintenance: Item, topup_at: int | None, events: list[Item]) ->
     if years:
         adds.append("event_years :ys")
         values[":ys"] = years
+    if events:  # the count behind the events listing's `total`, kept with the events
+        adds.append("event_count :n")
+        values[":n"] = len(events)
     return TxAction.update(
         keys.maintenance_key(maintenance["id"]),
         update_expression(sets, [*removes, "needs_cleanup"], adds),
@@ -213,6 +217,18 @@ def existing_occurrences(store: Store, maintenance_id: int, planned: list[int]) 
     return {int(m["SK"][2:]) for m in markers}
 
 
+def _count_update(maintenance_id: int, deletes: list[TxAction]) -> TxAction:
+    """Take the events among `deletes` off the maintenance's `event_count`, in the same
+    transaction; the maintenance must still exist (a purge owns a deleted one's items)."""
+    removed = sum(1 for d in deletes if d.body["Key"]["SK"]["S"].startswith("E#"))
+    return TxAction.update(
+        keys.maintenance_key(maintenance_id),
+        "ADD event_count :n",
+        {":n": -removed},
+        condition="attribute_exists(title)",
+    )
+
+
 def clear_stale_schedule(store: Store, maintenance: Item) -> None:
     """Forget what an older schedule version left: its pending events and their markers.
 
@@ -248,8 +264,9 @@ def clear_stale_schedule(store: Store, maintenance: Item) -> None:
             and int(m["SK"][2:]) not in keep
         ]
         try:
-            for start in range(0, len(actions), 100):
-                store.transact(actions[start : start + 100])
+            for start in range(0, len(actions), TRANSACTION_ACTIONS - 1):
+                chunk = actions[start : start + TRANSACTION_ACTIONS - 1]
+                store.transact([*chunk, _count_update(maintenance["id"], chunk)])
         except TransactionCancelled:
             continue
         return

@@ -20,6 +20,7 @@ from maintsvc.items import is_live
 from maintsvc.lifecycle import PENDING
 from maintsvc.materialise import clear_stale_schedule, materialise_occurrences
 from maintsvc.observability import logger
+from maintsvc.retention import expire_history
 from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
 from maintsvc.transitions import advance_event
 
@@ -40,6 +41,7 @@ class TickReport:
     topup_failures: int = 0
     events_created: int = 0
     purged: int = 0
+    expired: int = 0
     backlog: int = 0
     stopped_early: bool = False
     changes: list[tuple[int, str, str]] = field(default_factory=list)
@@ -76,7 +78,12 @@ def _run_queues(
             return False
     if not _top_up(store, settings, now, report, time_left):
         return False
-    return _finish_deletions(store, now, report, time_left)
+    if not _finish_deletions(store, now, report, time_left):
+        return False
+    report.expired, finished = expire_history(
+        store, now, settings.history_retention_days, time_left
+    )
+    return finished
 
 
 def due_backlog(store: Store, now: int, cap: int = BACKLOG_COUNT_CAP) -> int:

@@ -338,9 +338,13 @@ class TxAction:
 
     @classmethod
     def delete(
-        cls, key: Key, condition: str | None = None, values: Mapping[str, Any] | None = None
+        cls,
+        key: Key,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> "TxAction":
-        body: dict[str, Any] = {"Key": to_item(key), **_values(values)}
+        body: dict[str, Any] = {"Key": to_item(key), **_values(values), **_names(names)}
         if condition:
             body["ConditionExpression"] = condition
         return cls("Delete", body)

@@ -38,7 +38,7 @@ def test_an_ongoing_window_of_an_old_schedule_still_ends(
     after = {e["id"]: e for e in events(store, m["id"])}
     assert after[old["id"]]["status"] == "COMPLETED"
     assert after[old["id"]]["end_date_time"] == START + 7200
-    assert "GSI3PK" not in after[old["id"]]
+    assert after[old["id"]]["GSI3PK"].startswith("EXPIRE#")  # history, no longer due
     later = run_tick(store, settings, START + 7200 + 60)
     assert later.skipped == 0  # no tick does work for it any more
 
@@ -104,3 +104,36 @@ def test_one_unparseable_schedule_does_not_stop_the_others_top_up(
     assert report.topup_failures == 1
     # It is not retried on every tick: it waits before the next attempt.
     assert run_tick(store, settings, NOW + 10 * DAY + 60).topup_failures == 0
+
+
+def test_history_expires_after_the_retention_and_the_total_follows(
+    store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maintsvc.config import load_settings
+    from maintsvc.events import list_events
+
+    monkeypatch.setenv("HISTORY_RETENTION_DAYS", "10")
+    settings = load_settings()
+    m = make(store, settings, rrule="FREQ=DAILY;COUNT=5", start_date_time=START)
+    last_end = START + 4 * DAY + 1800
+    assert run_tick(store, settings, last_end).expired == 0
+    assert statuses(store, m["id"]) == ["COMPLETED"] * 5
+    report = run_tick(store, settings, START + 1800 + 11 * DAY + 60)  # two ended 10 days ago
+    assert report.expired == 2
+    assert list_events(store, str(m["id"]), m["id"], 1, 20)["total"] == 3
+    assert run_tick(store, settings, last_end + 10 * DAY).expired == 3
+    assert events(store, m["id"]) == []
+    assert list_events(store, str(m["id"]), m["id"], 1, 20)["total"] == 0
+
+
+def test_no_retention_keeps_history(
+    store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maintsvc.config import load_settings
+
+    monkeypatch.setenv("HISTORY_RETENTION_DAYS", "0")
+    settings = load_settings()
+    m = make(store, settings, start_date_time=START)
+    run_tick(store, settings, START + 1800)
+    assert run_tick(store, settings, START + 1000 * DAY).expired == 0
+    assert statuses(store, m["id"]) == ["COMPLETED"]

@@ -1,0 +1,75 @@
+"""Read cost that does not grow with history (the Scale issue), counted in items DynamoDB reads."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.api.test_events_api import create, events_of
+from tests.conftest import NOW, Caller
+
+
+class ItemsRead:
+    """Sums what DynamoDB evaluates per call: ScannedCount of a Query, items of a Get."""
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.calls = 0
+
+
+@pytest.fixture
+def items_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[ItemsRead]:
+    from botocore.client import BaseClient
+
+    recorder = ItemsRead()
+    real = BaseClient._make_api_call
+
+    def counting(self: BaseClient, operation: str, params: Any) -> Any:
+        result = real(self, operation, params)
+        recorder.calls += 1
+        if operation == "Query":
+            recorder.items += result.get("ScannedCount", 0)
+        elif operation == "GetItem":
+            recorder.items += int("Item" in result)
+        elif operation == "BatchGetItem":
+            recorder.items += sum(len(v) for v in result.get("Responses", {}).values())
+        return result
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counting)
+    yield recorder
+
+
+def page_two_cost(call: Caller, maintenance_id: int, recorder: ItemsRead) -> int:
+    recorder.items = 0
+    body = events_of(call, maintenance_id, page="2", limit="20")
+    assert len(body["events"]) == 20
+    return recorder.items - 1  # the API key look-up is cached after the first call
+
+
+def test_an_events_page_reads_the_same_with_ten_times_the_events(
+    call: Caller, clock: Any, items_read: ItemsRead
+) -> None:
+    small = create(
+        call, start_date_time=NOW + 60, rrule="FREQ=HOURLY;COUNT=50", duration_seconds=60
+    )
+    large = create(call, start_date_time=NOW + 60, rrule="FREQ=HOURLY", duration_seconds=60)
+    assert events_of(call, large["id"])["total"] == 500
+    small_cost = page_two_cost(call, small["id"], items_read)
+    large_cost = page_two_cost(call, large["id"], items_read)
+    assert large_cost <= 1.5 * small_cost
+    assert large_cost <= 41  # the maintenance + the 40 events up to the page's end
+
+
+def test_the_events_total_follows_deletes_and_schedule_changes(call: Caller, clock: Any) -> None:
+    m = create(call, start_date_time=NOW + 3600, rrule="FREQ=DAILY", duration_seconds=600)
+    first = events_of(call, m["id"])["events"][0]
+    assert call("DELETE", f"/api/v4/maintenances/{m['id']}/events/{first['id']}").status == 200
+    assert events_of(call, m["id"])["total"] == 29
+    assert (
+        call("PATCH", f"/api/v4/maintenances/{m['id']}", body={"duration_seconds": 900}).status
+        == 200
+    )
+    body = events_of(call, m["id"], limit="100")
+    assert body["total"] == len(body["events"]) == 30
+    past_the_end = events_of(call, m["id"], page="99")
+    assert (past_the_end["events"], past_the_end["total"]) == ([], 30)
