@@ -23,6 +23,8 @@ class Settings:
     ready_window_seconds: int
     api_key_cache_seconds: int
     event_bus_name: str
+    # Kener's status page the API's `url` fields point into ("" leaves them out).
+    public_site_url: str = ""
 
     @property
     def horizon_seconds(self) -> int:
@@ -38,4 +40,5 @@ def load_settings() -> Settings:
         ready_window_seconds=_int_env("READY_WINDOW_SECONDS", 300, 0, 86400),
         api_key_cache_seconds=_int_env("API_KEY_CACHE_SECONDS", 30, 0, 60),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "default") or "default",
+        public_site_url=os.environ.get("PUBLIC_SITE_URL", "").strip().rstrip("/"),
     )
