@@ -58,7 +58,9 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
             "dynamodb:ConditionCheckItem",
         )
         for resource in TABLE_AND_INDEXES
-    },
+    }
+    # Idempotency-Key records, and only those (test_events_function_puts_only_...).
+    | {("dynamodb:PutItem", json.dumps(TABLE_ARN, sort_keys=True))},
     "SchedulerFunction": {
         (action, json.dumps(resource, sort_keys=True))
         for action in (
@@ -202,6 +204,25 @@ def test_dynamodb_actions_are_unchanged(transformed: dict[str, Any], function: s
 
 def test_every_function_is_covered_by_the_grant_table() -> None:
     assert set(FUNCTIONS) == set(DYNAMODB_GRANTS)
+
+
+def test_events_function_puts_only_idempotency_records(transformed: dict[str, Any]) -> None:
+    """EventsFunction creates no item but its Idempotency-Key records (PK IDEM#...)."""
+    puts = [
+        statement
+        for statement in _statements(_role_of(transformed, "EventsFunction"))
+        if "dynamodb:PutItem" in _as_list(statement["Action"])
+    ]
+    assert len(puts) == 1
+    assert _as_list(puts[0]["Action"]) == ["dynamodb:PutItem"]
+    assert puts[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IDEM#*"]}}
+
+
+def test_api_functions_get_the_public_site_url() -> None:
+    for function in ("MaintenancesFunction", "EventsFunction"):
+        variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+        assert variables["PUBLIC_SITE_URL"] == {"Ref": "PublicSiteUrl"}
+    assert PARAMETERS["PublicSiteUrl"]["Default"] == ""
 
 
 # -- failure destinations and retries ---------------------------------------------------------

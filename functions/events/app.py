@@ -8,7 +8,18 @@ from maintsvc import events
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
 from maintsvc.errors import maintenance_not_found
-from maintsvc.http import build_handler, json_body, paging, parse_id, positive_id, respond
+from maintsvc.http import (
+    build_handler,
+    if_match,
+    json_body,
+    paging,
+    parse_id,
+    positive_id,
+    respond,
+    respond_tagged,
+    respond_unless_cached,
+)
+from maintsvc.items import with_event_url, with_feed_url
 from maintsvc.observability import logger
 from maintsvc.store import Store
 
@@ -20,25 +31,33 @@ def _store() -> Store:
     return Store(load_settings().table_name)
 
 
+def _shown(resource: dict[str, Any]) -> dict[str, Any]:
+    """The event as responses show it: with its status-page `url` when one is set."""
+    return with_event_url(resource, load_settings().public_site_url)
+
+
 @app.get("/api/v4/maintenances/events")
 def list_feed() -> Response[Any]:
     query = app.current_event.query_string_parameters or {}
     page, limit = paging(query)
-    return respond(app, 200, events.list_feed(_store(), query, page, limit, now_seconds()))
+    feed = events.list_feed(_store(), query, page, limit, now_seconds())
+    site = load_settings().public_site_url
+    return respond(app, 200, {**feed, "events": [with_feed_url(e, site) for e in feed["events"]]})
 
 
 @app.get("/api/v4/maintenances/<maintenance_id>/events")
 def list_events(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     page, limit = paging(app.current_event.query_string_parameters)
-    return respond(app, 200, events.list_events(_store(), maintenance_id, number, page, limit))
+    listed = events.list_events(_store(), maintenance_id, number, page, limit)
+    return respond(app, 200, {**listed, "events": [_shown(e) for e in listed["events"]]})
 
 
 @app.get(EVENT_PATH)
 def get_event(maintenance_id: str, event_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     event = events.get_event(_store(), maintenance_id, number, event_id, parse_id(event_id))
-    return respond(app, 200, {"event": event})
+    return respond_unless_cached(app, "event", _shown(event))
 
 
 @app.patch(EVENT_PATH)
@@ -54,14 +73,22 @@ def update_event(maintenance_id: str, event_id: str) -> Response[Any]:
         parse_id(event_id),
         body,
         now_seconds(),
+        expect=if_match(app, _shown),
     )
-    return respond(app, 200, {"event": event})
+    return respond_tagged(app, 200, "event", _shown(event))
 
 
 @app.delete(EVENT_PATH)
 def delete_event(maintenance_id: str, event_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
-    events.delete_event(_store(), maintenance_id, number, event_id, parse_id(event_id))
+    events.delete_event(
+        _store(),
+        maintenance_id,
+        number,
+        event_id,
+        parse_id(event_id),
+        expect=if_match(app, _shown),
+    )
     return respond(app, 200, {"message": f"Event with id '{event_id}' deleted successfully"})
 
 

@@ -8,7 +8,18 @@ from maintsvc import maintenances
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
 from maintsvc.errors import maintenance_not_found
-from maintsvc.http import bounded_listing, build_handler, json_body, paging, positive_id, respond
+from maintsvc.http import (
+    bounded_listing,
+    build_handler,
+    if_match,
+    json_body,
+    paging,
+    positive_id,
+    respond,
+    respond_tagged,
+    respond_unless_cached,
+)
+from maintsvc.items import with_maintenance_url
 from maintsvc.observability import logger
 from maintsvc.store import Store
 
@@ -22,16 +33,20 @@ def _store() -> Store:
     return Store(load_settings().table_name)
 
 
+def _shown(resource: dict[str, Any]) -> dict[str, Any]:
+    """The maintenance as responses show it: with its status-page `url` when one is set."""
+    return with_maintenance_url(resource, load_settings().public_site_url)
+
+
 @app.get("/api/v4/maintenances")
 def list_maintenances() -> Response[Any]:
     query = app.current_event.query_string_parameters or {}
     status, tag = query.get("status"), query.get("monitor_tag")
     if "page" not in query and "limit" not in query:  # Kener's shape: everything
         found = maintenances.list_maintenances(_store(), status, tag)
-        return bounded_listing(app, {"maintenances": found})
-    return respond(
-        app, 200, maintenances.list_maintenances_page(_store(), status, tag, *paging(query))
-    )
+        return bounded_listing(app, {"maintenances": [_shown(m) for m in found]})
+    page = maintenances.list_maintenances_page(_store(), status, tag, *paging(query))
+    return respond(app, 200, {**page, "maintenances": [_shown(m) for m in page["maintenances"]]})
 
 
 @app.post("/api/v4/maintenances")
@@ -39,15 +54,14 @@ def create_maintenance() -> Response[Any]:
     created = maintenances.create_maintenance(
         _store(), load_settings(), json_body(app), now_seconds()
     )
-    return respond(app, 201, {"maintenance": created})
+    return respond_tagged(app, 201, "maintenance", _shown(created))
 
 
 @app.get("/api/v4/maintenances/<maintenance_id>")
 def get_maintenance(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
-    return respond(
-        app, 200, {"maintenance": maintenances.get_maintenance(_store(), maintenance_id, number)}
-    )
+    found = maintenances.get_maintenance(_store(), maintenance_id, number)
+    return respond_unless_cached(app, "maintenance", _shown(found))
 
 
 @app.patch("/api/v4/maintenances/<maintenance_id>")
@@ -55,9 +69,15 @@ def update_maintenance(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     body = json_body(app)
     updated = maintenances.update_maintenance(
-        _store(), load_settings(), maintenance_id, number, body, now_seconds()
+        _store(),
+        load_settings(),
+        maintenance_id,
+        number,
+        body,
+        now_seconds(),
+        expect=if_match(app, _shown),
     )
-    return respond(app, 200, {"maintenance": updated})
+    return respond_tagged(app, 200, "maintenance", _shown(updated))
 
 
 @app.delete("/api/v4/maintenances/<maintenance_id>")
@@ -70,6 +90,7 @@ def delete_maintenance(maintenance_id: str) -> Response[Any]:
         number,
         now_seconds(),
         time_left=lambda: context.get_remaining_time_in_millis() > DELETE_RESERVE_MILLIS,
+        expect=if_match(app, _shown),
     )
     return respond(
         app, 200, {"message": f"Maintenance with id '{maintenance_id}' deleted successfully"}

@@ -29,6 +29,8 @@ class ApiKey:
     scope: str
     status: str
     created_at: str
+    # SHA-256 of the key: what scopes the key's Idempotency-Key records.
+    digest: str
 
 
 class DuplicateKeyName(Exception):
@@ -93,7 +95,7 @@ def install_api_key(store: Store, key: str, name: str, read_only: bool = False) 
 
 def list_api_keys(store: Store) -> list[ApiKey]:
     items = store.query("GSI1PK = :pk", {":pk": keys.APIKEY_LIST}, index="GSI1")
-    return [_from_item(i) for i in items]
+    return [_from_item(i, i["digest"]) for i in items]
 
 
 def revoke_api_key(store: Store, name: str) -> bool:
@@ -144,7 +146,7 @@ def _lookup(store: Store, key: str, ttl: int) -> ApiKey | None:
     if item is None:
         _cache.pop(hashed, None)
         return None
-    api_key = _from_item(item)
+    api_key = _from_item(item, hashed)
     if ttl > 0 and api_key.status == "ACTIVE":
         _cache[hashed] = (now + ttl, api_key)
     return api_key
@@ -154,5 +156,5 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-def _from_item(item: dict[str, Any]) -> ApiKey:
-    return ApiKey(item["name"], item["scope"], item["status"], item["created_at"])
+def _from_item(item: dict[str, Any], hashed: str) -> ApiKey:
+    return ApiKey(item["name"], item["scope"], item["status"], item["created_at"], hashed)

@@ -24,6 +24,8 @@ class Settings:
     api_key_cache_seconds: int
     event_bus_name: str
     history_retention_days: int = 365
+    # Kener's status page the API's `url` fields point into ("" leaves them out).
+    public_site_url: str = ""
 
     @property
     def horizon_seconds(self) -> int:
@@ -40,4 +42,5 @@ def load_settings() -> Settings:
         api_key_cache_seconds=_int_env("API_KEY_CACHE_SECONDS", 30, 0, 60),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "default") or "default",
         history_retention_days=_int_env("HISTORY_RETENTION_DAYS", 365, 0, 36600),
+        public_site_url=os.environ.get("PUBLIC_SITE_URL", "").strip().rstrip("/"),
     )

@@ -20,24 +20,30 @@ PURGE_PAGE = 500
 GONE_LIFETIME = 7 * 86400
 
 
-def mark_deleted(store: Store, maintenance_id: int, now: int) -> bool:
-    """Hide the maintenance and queue its purge; False when it does not exist (or is going).
+def mark_deleted(store: Store, maintenance_id: int, now: int, revision: int | None = None) -> bool:
+    """Hide the maintenance and queue its purge; False when it does not exist (or is going),
+    or, given `revision` (an If-Match already compared with that state), no longer has it.
 
     Bumping `schedule_version` makes every in-flight materialisation's guard
     fail; leaving GSI1 takes it out of the listing and the feed.
     """
+    values = {
+        ":t": True,
+        ":one": 1,
+        ":q": keys.PURGE_QUEUE,
+        ":qs": keys.queue_sk(now, maintenance_id),
+    }
+    condition = "attribute_exists(title) AND attribute_not_exists(deleting)"
+    if revision is not None:
+        condition += " AND revision = :rev"
+        values[":rev"] = revision
     try:
         store.update(
             keys.maintenance_key(maintenance_id),
             "SET deleting = :t, GSI3PK = :q, GSI3SK = :qs ADD schedule_version :one "
             "REMOVE GSI1PK, GSI1SK",
-            {
-                ":t": True,
-                ":one": 1,
-                ":q": keys.PURGE_QUEUE,
-                ":qs": keys.queue_sk(now, maintenance_id),
-            },
-            condition="attribute_exists(title) AND attribute_not_exists(deleting)",
+            values,
+            condition=condition,
         )
     except ConditionFailed:
         return False

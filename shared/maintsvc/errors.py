@@ -41,9 +41,38 @@ class ConflictError(ApiError):
     code = "CONFLICT"
 
 
+class IdempotencyInProgressError(ApiError):
+    """A request with this Idempotency-Key is still running: retry after it has answered."""
+
+    status = 409
+    code = "IDEMPOTENCY_IN_PROGRESS"
+
+
+class PreconditionFailedError(ApiError):
+    """If-Match named another version of the resource than the one stored."""
+
+    status = 412
+    code = "PRECONDITION_FAILED"
+
+
+class IdempotencyKeyReusedError(ApiError):
+    """An Idempotency-Key sent again with another request than the one it first came with."""
+
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
 def maintenance_not_found(raw_id: object) -> NotFoundError:
     return NotFoundError(f"Maintenance with id '{raw_id}' not found")
 
 
 def event_not_found(raw_id: object) -> NotFoundError:
     return NotFoundError(f"Event with id '{raw_id}' not found for this maintenance")
+
+
+def maintenance_changed() -> PreconditionFailedError:
+    return PreconditionFailedError("The maintenance does not match If-Match: it has changed")
+
+
+def event_changed() -> PreconditionFailedError:
+    return PreconditionFailedError("The event does not match If-Match: it has changed")

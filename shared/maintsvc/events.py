@@ -8,9 +8,11 @@ from maintsvc.config import Settings
 from maintsvc.errors import (
     ConflictError,
     ValidationError,
+    event_changed,
     event_not_found,
     maintenance_not_found,
 )
+from maintsvc.etags import Expectation
 from maintsvc.items import event_resource, feed_entry, is_live, year_of
 from maintsvc.lifecycle import (
     CANCELLED,
@@ -24,7 +26,7 @@ from maintsvc.lifecycle import (
 )
 from maintsvc.numbers import MAX_ID_DIGITS, MAX_TIMESTAMP, minute_timestamp
 from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
-from maintsvc.transitions import apply_transition, cancel_or_complete
+from maintsvc.transitions import apply_transition, cancel_or_complete, unchanged
 
 UPDATE_ATTEMPTS = 3
 MAX_COUNTED = 10_000_000
@@ -92,15 +94,30 @@ def get_event(
 
 
 def delete_event(
-    store: Store, raw_mid: str, maintenance_id: int, raw_eid: str, event_id: int | None
+    store: Store,
+    raw_mid: str,
+    maintenance_id: int,
+    raw_eid: str,
+    event_id: int | None,
+    expect: Expectation | None = None,
 ) -> None:
-    """Delete the event; its occurrence marker stays, so it is never generated again."""
-    load_event(store, raw_mid, maintenance_id, raw_eid, event_id)
+    """Delete the event; its occurrence marker stays, so it is never generated again.
+
+    With `expect` (If-Match) the delete is conditional on the event as read
+    and compared: changed meanwhile is 412, deleted meanwhile 404.
+    """
+    event = load_event(store, raw_mid, maintenance_id, raw_eid, event_id)[1]
     assert event_id is not None
+    condition, values, names = "attribute_exists(PK)", None, None
+    if expect is not None:
+        if not expect(event_resource(event)):
+            raise event_changed()
+        condition, values = unchanged(event, exactly=True)
+        names = {"#st": "status"}
     try:
         store.transact(
             [
-                TxAction.delete(keys.event_key(maintenance_id, event_id), "attribute_exists(PK)"),
+                TxAction.delete(keys.event_key(maintenance_id, event_id), condition, values, names),
                 TxAction.update(
                     keys.maintenance_key(maintenance_id),
                     "ADD event_count :n",
@@ -111,7 +128,8 @@ def delete_event(
         )
     except TransactionCancelled as exc:
         if exc.reasons[:1] == ["ConditionalCheckFailed"]:
-            raise event_not_found(raw_eid) from None
+            load_event(store, raw_mid, maintenance_id, raw_eid, event_id)  # gone: its 404
+            raise event_changed() from None  # changed meanwhile (If-Match): 412
         if exc.reasons[1:2] == ["ConditionalCheckFailed"]:
             raise maintenance_not_found(raw_mid) from None
         raise
@@ -140,22 +158,28 @@ def update_event(
     event_id: int | None,
     body: dict[str, Any],
     now: int,
+    expect: Expectation | None = None,
 ) -> dict[str, Any]:
     """Reschedule (both times) or end (status COMPLETED/CANCELLED) one event.
 
     The write is conditional on the event as read; losing a race to the
     scheduler re-reads and re-decides, so the answer reflects the event's
-    real state.
+    real state. `expect` (If-Match) is compared with the event read, and the
+    write then also requires its `updated_at` unchanged: a retry after a
+    lost race finds another version, 412.
     """
     wants_status = _given(body, "status")
     if wants_status and (_given(body, "start_date_time") or _given(body, "end_date_time")):
         raise ValidationError("Cannot update status and start/end times in the same request")
+    exactly = expect is not None
     for _ in range(UPDATE_ATTEMPTS):
         maintenance, event = load_event(store, raw_mid, maintenance_id, raw_eid, event_id)
+        if expect is not None and not expect(event_resource(event)):
+            raise event_changed()
         if wants_status:
-            written = _change_status(store, settings, event, body["status"], now)
+            written = _change_status(store, settings, event, body["status"], now, exactly)
         else:
-            written = _reschedule(store, settings, raw_mid, maintenance, event, body, now)
+            written = _reschedule(store, settings, raw_mid, maintenance, event, body, now, exactly)
         if written is not None:
             return event_resource(written)
     raise ConflictError("The event changed during the request; retry it")
@@ -169,6 +193,7 @@ def _reschedule(
     event: Item,
     body: dict[str, Any],
     now: int,
+    exactly: bool = False,
 ) -> Item | None:
     start = _event_time(body, "start_date_time")
     end = _event_time(body, "end_date_time")
@@ -191,23 +216,24 @@ def _reschedule(
         except ConditionFailed:
             raise maintenance_not_found(raw_mid) from None
     if maintenance["status"] == "ACTIVE":
-        return apply_transition(
-            store, event, status_from_time(now, start, end, ready), ready, start=start, end=end
-        )
+        status = status_from_time(now, start, end, ready)
+        return apply_transition(store, event, status, ready, start=start, end=end, exactly=exactly)
     # Not applied while INACTIVE: it waits, and is CANCELLED once its window passes.
     status = CANCELLED if now >= end else SCHEDULED
-    return apply_transition(store, event, status, ready, start=start, end=end, due_at=end)
+    return apply_transition(
+        store, event, status, ready, start=start, end=end, due_at=end, exactly=exactly
+    )
 
 
 def _change_status(
-    store: Store, settings: Settings, event: Item, status: Any, now: int
+    store: Store, settings: Settings, event: Item, status: Any, now: int, exactly: bool = False
 ) -> Item | None:
     if status not in (COMPLETED, CANCELLED):
         raise ValidationError("status must be COMPLETED or CANCELLED")
     allowed = {ONGOING} if status == COMPLETED else PENDING | {ONGOING}
     if event["status"] not in allowed:
         raise ValidationError(f"Cannot transition event from {event['status']} to {status}")
-    return cancel_or_complete(store, event, status, now, settings.ready_window_seconds)
+    return cancel_or_complete(store, event, status, now, settings.ready_window_seconds, exactly)
 
 
 # -- the global feed --------------------------------------------------------------------

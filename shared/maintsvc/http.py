@@ -9,13 +9,13 @@ import base64
 import binascii
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maintsvc import apikeys
+from maintsvc import apikeys, etags
 from maintsvc.config import load_settings
 from maintsvc.errors import ApiError, NotFoundError, ValidationError
 from maintsvc.numbers import MAX_ID_DIGITS
@@ -29,6 +29,8 @@ MAX_PAYLOAD_BYTES = 6_000_000
 # JSON bodies above this go back as base64 (see json_response); below it, as text.
 PLAIN_BODY_LIMIT = 1_000_000
 GZIP_MIN_BYTES = 1024
+# Idempotency-Key is honoured on these (the API's POST and PATCH routes), ignored elsewhere.
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 # Paging values are clamped here: larger ones name an empty page anyway.
 MAX_PAGE = 1_000_000_000
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -62,7 +64,12 @@ def encode_json(body: Any) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-def json_response(status: int, body: Any, accept_gzip: bool = False) -> Response[Any]:
+def json_response(
+    status: int,
+    body: Any,
+    accept_gzip: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> Response[Any]:
     """A JSON response whose Lambda payload stays small whatever the body holds.
 
     The Lambda runtime serialises our result as ASCII JSON, so a body string
@@ -73,17 +80,17 @@ def json_response(status: int, body: Any, accept_gzip: bool = False) -> Response
     client accepts it. See docs/decisions.md, "Response sizes".
     """
     data = encode_json(body)
-    headers: dict[str, str] = {}
+    extra: dict[str, str] = dict(headers or {})
     if accept_gzip and len(data) >= GZIP_MIN_BYTES:
         data = gzip.compress(data, compresslevel=6)
-        headers["Content-Encoding"] = "gzip"
+        extra["Content-Encoding"] = "gzip"
     elif len(data) <= PLAIN_BODY_LIMIT:
-        return Response(status_code=status, content_type=JSON, body=data.decode())
+        return Response(status_code=status, content_type=JSON, body=data.decode(), headers=extra)
     response: Response[Any] = Response(
         status_code=status,
         content_type=JSON,
         body=base64.b64encode(data).decode(),
-        headers=headers,
+        headers=extra,
     )
     response.base64_encoded = True  # powertools would re-serialise a bytes JSON body
     return response
@@ -95,15 +102,60 @@ def payload_bytes(response: Response[Any]) -> int:
     return len(body) if response.base64_encoded else len(json.dumps(body))
 
 
-def accepts_gzip(app: APIGatewayHttpResolver) -> bool:
+def header(app: APIGatewayHttpResolver, name: str) -> str | None:
+    """A request header by its lower-case name (API Gateway may send any case)."""
     headers = app.current_event.headers or {}
-    encoding = next((v for k, v in headers.items() if k.lower() == "accept-encoding"), "")
-    return "gzip" in encoding.lower()
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
-def respond(app: APIGatewayHttpResolver, status: int, body: Any) -> Response[Any]:
+def accepts_gzip(app: APIGatewayHttpResolver) -> bool:
+    return "gzip" in (header(app, "accept-encoding") or "").lower()
+
+
+def respond(
+    app: APIGatewayHttpResolver,
+    status: int,
+    body: Any,
+    headers: Mapping[str, str] | None = None,
+) -> Response[Any]:
     """The route's JSON answer, compressed when the client accepts gzip."""
-    return json_response(status, body, accepts_gzip(app))
+    return json_response(status, body, accepts_gzip(app), headers)
+
+
+# -- ETags (docs/decisions.md, "ETags and If-Match") ------------------------------------------
+
+
+def respond_tagged(
+    app: APIGatewayHttpResolver, status: int, name: str, resource: dict[str, Any]
+) -> Response[Any]:
+    """`{name: resource}` with the resource's ETag."""
+    return respond(app, status, {name: resource}, {"ETag": etags.etag(resource)})
+
+
+def respond_unless_cached(
+    app: APIGatewayHttpResolver, name: str, resource: dict[str, Any]
+) -> Response[Any]:
+    """A GET's answer: 304 without a body when If-None-Match names the current ETag."""
+    tag = etags.etag(resource)
+    condition = header(app, "if-none-match")
+    if condition is not None and etags.none_match_fails(condition, tag):
+        return Response(status_code=304, body="", headers={"ETag": tag})
+    return respond(app, 200, {name: resource}, {"ETag": tag})
+
+
+def if_match(
+    app: APIGatewayHttpResolver, present: Callable[[dict[str, Any]], dict[str, Any]]
+) -> etags.Expectation | None:
+    """What If-Match expects of the stored resource (None: no header, or `*`, which any
+    existing resource matches, and a missing one is a 404 anyway).
+
+    `present` turns the stored resource into what a GET shows, whose ETag the
+    client holds.
+    """
+    condition = header(app, "if-match")
+    if condition is None or etags.is_any(condition):
+        return None
+    return lambda resource: etags.if_match(condition, etags.etag(present(resource)))
 
 
 def bounded_listing(app: APIGatewayHttpResolver, body: Any) -> Response[Any]:
@@ -201,6 +253,33 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
     def _no_route(exc: Exception) -> Response[Any]:
         return envelope(404, "NOT_FOUND", "Not found")
 
+    def _idempotent(
+        table_name: str,
+        api_key: apikeys.ApiKey,
+        idempotency_key: str,
+        event: dict[str, Any],
+        context: LambdaContext,
+    ) -> dict[str, Any]:
+        """The route under an Idempotency-Key: run once, replayed on a retry."""
+        from maintsvc import idempotency  # only requests with the header pay for its import
+
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        try:
+            return idempotency.handle(
+                table_name,
+                api_key.digest,
+                idempotency_key,
+                event,
+                headers,
+                context,
+                lambda: app.resolve(event, context),
+            )
+        except ApiError as exc:
+            return _raw_envelope(exc.status, exc.code, exc.message)
+        except Exception:
+            logger.exception("idempotency failed")
+            return _raw_envelope(500, "INTERNAL_ERROR", "Internal server error")
+
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings = load_settings()
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -219,7 +298,11 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
             return _raw_envelope(500, "INTERNAL_ERROR", "Internal server error")
         logger.append_keys(api_key_name=api_key.name)  # on every line this request logs
         try:
-            result = app.resolve(event, context)
+            idempotency_key = headers.get("idempotency-key")
+            if idempotency_key is not None and method.upper() in IDEMPOTENT_METHODS:
+                result = _idempotent(settings.table_name, api_key, idempotency_key, event, context)
+            else:
+                result = app.resolve(event, context)
             if method.upper() in apikeys.WRITE_METHODS:
                 # Who changed what: the key's name (never the key) with the outcome.
                 logger.info(

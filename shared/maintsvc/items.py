@@ -65,6 +65,31 @@ def feed_entry(event: Item, maintenance: Item) -> dict[str, Any]:
     }
 
 
+# -- links into Kener's status page (PUBLIC_SITE_URL; "" leaves them out) -----------------
+
+
+def maintenance_url(site: str, maintenance_id: int) -> str:
+    """A maintenance's page, as current Kener links it."""
+    return f"{site}/maintenances/{maintenance_id}?type=maintenance"
+
+
+def event_url(site: str, event_id: int) -> str:
+    """An event's page, as current Kener links it (events share the maintenances path)."""
+    return f"{site}/maintenances/{event_id}"
+
+
+def with_maintenance_url(resource: dict[str, Any], site: str) -> dict[str, Any]:
+    return {**resource, "url": maintenance_url(site, resource["id"])} if site else resource
+
+
+def with_event_url(resource: dict[str, Any], site: str) -> dict[str, Any]:
+    return {**resource, "url": event_url(site, resource["id"])} if site else resource
+
+
+def with_feed_url(entry: dict[str, Any], site: str) -> dict[str, Any]:
+    return {**entry, "url": event_url(site, entry["event_id"])} if site else entry
+
+
 def maintenance_index_attributes(item: Item) -> Item:
     """The keys and derived attributes a maintenance item carries besides its fields."""
     derived: Item = {

@@ -13,6 +13,7 @@ PURGE_QUEUE = "PURGE"
 META = "META"
 GONE = "GONE"
 SEQ = "SEQ"
+IDEMPOTENCY = "IDEM"
 
 
 def pad(number: int) -> str:
@@ -98,3 +99,8 @@ def api_key_key(digest: str) -> dict[str, str]:
 
 def api_key_name_key(name: str) -> dict[str, str]:
     return {"PK": f"KEYNAME#{name}", "SK": "KEYNAME"}
+
+
+def idempotency_pk(api_key_digest: str) -> str:
+    """The partition of one API key's Idempotency-Key records (their SK: IDEM#<key hash>)."""
+    return f"{IDEMPOTENCY}#{api_key_digest}"

@@ -11,7 +11,13 @@ from maintsvc import keys
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
 from maintsvc.deletion import mark_deleted, purge_maintenance
-from maintsvc.errors import ConflictError, ValidationError, maintenance_not_found
+from maintsvc.errors import (
+    ConflictError,
+    ValidationError,
+    maintenance_changed,
+    maintenance_not_found,
+)
+from maintsvc.etags import Expectation
 from maintsvc.items import is_live, maintenance_index_attributes, maintenance_resource, year_of
 from maintsvc.lifecycle import ONGOING, PENDING
 from maintsvc.materialise import (
@@ -148,16 +154,24 @@ def update_maintenance(
     maintenance_id: int,
     body: dict[str, Any],
     now: int,
+    expect: Expectation | None = None,
 ) -> dict[str, Any]:
     """Partial update; a changed schedule regenerates pending events, a status change applies.
 
     The write is conditional on the revision read, so two PATCHes never
     interleave; a lost race is retried from a fresh read, then answered 409.
+    `expect` (If-Match) is compared with the state read, before the body's
+    fields are validated (RFC 9110: preconditions come before the content);
+    as every change of the resource bumps the revision the write is
+    conditional on, the write happens only on the version the client named,
+    and a retry after a lost race finds another version: 412.
     """
     from maintsvc.models import validate_maintenance  # pydantic: only writes pay its import
 
     for _ in range(PATCH_ATTEMPTS):
         current = load_maintenance(store, raw_id, maintenance_id)
+        if expect is not None and not expect(maintenance_resource(current)):
+            raise maintenance_changed()
         fields = validate_maintenance(body, current)
         changes = {k: v for k, v in fields.items() if current.get(k) != v}
         if not changes:
@@ -275,14 +289,25 @@ def delete_maintenance(
     maintenance_id: int,
     now: int,
     time_left: Callable[[], bool] = lambda: True,
+    expect: Expectation | None = None,
 ) -> None:
     """Hide the maintenance at once (404 from then on), then purge what time allows.
 
     The answer does not wait for the last item: once the mark is written the
     DELETE has taken effect, so a failure while purging is logged and left
-    to the scheduler, which finishes every marked maintenance.
+    to the scheduler, which finishes every marked maintenance. With `expect`
+    (If-Match) the state is read first and the mark is conditional on the
+    revision compared, so it never deletes a version the client has not seen.
     """
-    if not mark_deleted(store, maintenance_id, now):
+    revision = None
+    if expect is not None:
+        current = load_maintenance(store, raw_id, maintenance_id)
+        if not expect(maintenance_resource(current)):
+            raise maintenance_changed()
+        revision = current["revision"]
+    if not mark_deleted(store, maintenance_id, now, revision):
+        if revision is not None and is_live(store.get(keys.maintenance_key(maintenance_id))):
+            raise maintenance_changed()
         raise maintenance_not_found(raw_id)
     try:
         purge_maintenance(store, maintenance_id, now, time_left)

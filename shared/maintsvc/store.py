@@ -29,6 +29,12 @@ def _client(service: str) -> Any:
     return _clients[service]
 
 
+def dynamodb_client() -> Any:
+    """The process's DynamoDB client, for a library that takes one (powertools idempotency):
+    the same endpoint configuration, and no second client to create on a cold path."""
+    return _client("dynamodb")
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints and mocks)."""
     _clients.clear()
@@ -156,8 +162,19 @@ class Store:
         raw = self._call_conditional(self._ddb.update_item, kwargs)
         return from_item(raw["Attributes"]) if return_new else None
 
-    def delete(self, key: Key, condition: str | None = None) -> None:
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "Key": to_item(key)}
+    def delete(
+        self,
+        key: Key,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": to_item(key),
+            **_values(values),
+            **_names(names),
+        }
         if condition:
             kwargs["ConditionExpression"] = condition
         self._call_conditional(self._ddb.delete_item, kwargs)

@@ -28,6 +28,26 @@ MAINTENANCE_ACTIVE_CONDITION = "#st = :active AND attribute_not_exists(deleting)
 STARTING = frozenset({READY, ONGOING})
 
 
+def unchanged(event: Item, exactly: bool = False) -> tuple[str, dict[str, Any]]:
+    """The condition (with `#st` for status) that the event is still as read, and its values.
+
+    Status and times are what a transition decides from. `exactly` (an
+    If-Match compared with the event as read) adds `updated_at`, which every
+    event write sets: with the fields that never change, the whole resource.
+    """
+    values: dict[str, Any] = {
+        ":old_st": event["status"],
+        ":old_s": event["start_date_time"],
+        ":old_e": event["end_date_time"],
+    }
+    if not exactly:
+        return UNCHANGED_CONDITION, values
+    return f"{UNCHANGED_CONDITION} AND updated_at = :old_u", {
+        **values,
+        ":old_u": event["updated_at"],
+    }
+
+
 def apply_transition(
     store: Store,
     event: Item,
@@ -36,8 +56,10 @@ def apply_transition(
     start: int | None = None,
     end: int | None = None,
     due_at: int | None = None,
+    exactly: bool = False,
 ) -> Item | None:
-    """Write the event's new status (and times); None if it changed under us.
+    """Write the event's new status (and times); None if it changed under us
+    (`exactly`: see `unchanged`).
 
     A move into READY or ONGOING starts (or announces) a window, which only
     an ACTIVE maintenance may do: that write is a transaction with a check
@@ -57,19 +79,14 @@ def apply_transition(
     removes_queue = "GSI3PK" not in wanted and "GSI3PK" in event
     if removes_queue:
         expression += " REMOVE GSI3PK, GSI3SK"
-    values.update(
-        {
-            ":old_st": event["status"],
-            ":old_s": event["start_date_time"],
-            ":old_e": event["end_date_time"],
-        }
-    )
+    condition, old = unchanged(event, exactly)
+    values.update(old)
     key = keys.event_key(event["maintenance_id"], event["id"])
     names["#st"] = "status"
     if status == event["status"] or status not in STARTING:
         try:
             return store.update(
-                key, expression, values, names, condition=UNCHANGED_CONDITION, return_new=True
+                key, expression, values, names, condition=condition, return_new=True
             )
         except ConditionFailed:
             return None
@@ -82,7 +99,7 @@ def apply_transition(
                     {":active": "ACTIVE"},
                     {"#st": "status"},
                 ),
-                TxAction.update(key, expression, values, names, condition=UNCHANGED_CONDITION),
+                TxAction.update(key, expression, values, names, condition=condition),
             ]
         )
     except TransactionCancelled:
@@ -129,11 +146,11 @@ def advance_event(
 
 
 def cancel_or_complete(
-    store: Store, event: Item, status: str, now: int, ready_window: int
+    store: Store, event: Item, status: str, now: int, ready_window: int, exactly: bool = False
 ) -> Item | None:
     """An API-requested CANCELLED or COMPLETED (legality checked by the caller)."""
     end = event["end_date_time"]
     if status == COMPLETED:
         end = early_completion_end(now, event["start_date_time"], end)
     assert status in (COMPLETED, CANCELLED)
-    return apply_transition(store, event, status, ready_window, end=end)
+    return apply_transition(store, event, status, ready_window, end=end, exactly=exactly)

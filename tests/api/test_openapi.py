@@ -7,10 +7,14 @@
    handlers (moto); every response's status must be declared for its operation
    and its body must validate against the declared schema (2020-12 dialect,
    OAS31Validator, $refs resolved in the document). Every operation, and every
-   declared response but the few listed in UNREACHABLE, must be exercised.
+   declared response but the few listed in UNREACHABLE, must be exercised. Request
+   headers sent (Idempotency-Key, If-Match, If-None-Match) must be declared parameters
+   of the operation, and the response headers the document declares (ETag,
+   Idempotent-Replayed) must be the ones the handlers send.
 """
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from functools import cache
@@ -44,6 +48,10 @@ FEED = "/api/v4/maintenances/events"
 UNREACHABLE = {(MAINTENANCE, "DELETE", 409), (EVENT, "DELETE", 409)}
 
 UNKNOWN_KEY = "kener_" + "0" * 64
+# Request headers every operation takes without declaring them as parameters.
+TRANSPORT_HEADERS = {"authorization", "content-type", "accept-encoding"}
+# Response headers the document describes per response (components/headers).
+DESCRIBED_HEADERS = {"etag", "idempotent-replayed"}
 ONE_MIB = 1024 * 1024
 
 
@@ -114,15 +122,31 @@ def template_routes() -> set[tuple[str, str]]:
     return routes
 
 
-def query_parameters(doc: dict[str, Any], path: str, method: str) -> set[str]:
-    """Names of the query parameters an operation declares (path item and operation level)."""
+def declared_parameters(doc: dict[str, Any], path: str, method: str, where: str) -> set[str]:
+    """Names of the `where` (query, header) parameters an operation declares (path item and
+    operation level); header names in lower case, as HTTP compares them."""
     names = set()
     for level in (f"/paths/{escape(path)}", operation_pointer(path, method)):
         for index in range(len(lookup(doc, level).get("parameters", []))):
             parameter, _ = follow(doc, f"{level}/parameters/{index}")
-            if parameter["in"] == "query":
-                names.add(parameter["name"])
+            if parameter["in"] == where:
+                name = parameter["name"]
+                names.add(name.lower() if where == "header" else name)
     return names
+
+
+def query_parameters(doc: dict[str, Any], path: str, method: str) -> set[str]:
+    return declared_parameters(doc, path, method, "query")
+
+
+def response_headers(doc: dict[str, Any], path: str, method: str, status: int) -> dict[str, bool]:
+    """Lower-case name -> required, of the headers a response declares."""
+    response, pointer = follow(doc, f"{operation_pointer(path, method)}/responses/{status}")
+    headers = {}
+    for name in response.get("headers", {}):
+        header, _ = follow(doc, f"{pointer}/headers/{escape(name)}")
+        headers[name.lower()] = bool(header.get("required"))
+    return headers
 
 
 class SchemaChecker:
@@ -151,8 +175,9 @@ class SchemaChecker:
         where = "/".join(str(p) for p in found.absolute_path)
         return f"{found.message} (at /{where}; schema {pointer})"
 
-    def response_schema(self, path: str, method: str, status: int) -> str:
-        """Pointer of the JSON schema declared for this response (asserts it is declared)."""
+    def response_schema(self, path: str, method: str, status: int) -> str | None:
+        """Pointer of the JSON schema declared for this response (asserts it is declared);
+        None for a response declared without a body (304)."""
         op_pointer = operation_pointer(path, method)
         responses = lookup(self.doc, op_pointer)["responses"]
         assert str(status) in responses, (
@@ -161,6 +186,8 @@ class SchemaChecker:
         )
         response, pointer = follow(self.doc, f"{op_pointer}/responses/{status}")
         content = response.get("content") or {}
+        if not content and status == 304:
+            return None
         assert list(content) == ["application/json"], (method, path, status, list(content))
         return f"{pointer}/content/application~1json/schema"
 
@@ -202,15 +229,47 @@ class Conformance:
 
         pointer = self.schemas.response_schema(route, method, response.status)
         headers = {k.lower(): v for k, v in (response.raw.get("headers") or {}).items()}
-        assert headers.get("content-type", "").split(";")[0] == "application/json", headers
-        problem = self.schemas.error(pointer, response.json)
-        assert problem is None, f"{method} {path} -> {response.status}: {problem}\n{response!r}"
+        if pointer is None:
+            assert response.text == "" and "content-type" not in headers, response.raw
+        else:
+            assert headers.get("content-type", "").split(";")[0] == "application/json", headers
+            problem = self.schemas.error(pointer, response.json)
+            assert problem is None, f"{method} {path} -> {response.status}: {problem}\n{response!r}"
+        self._check_headers(route, method, response, headers, kwargs)
 
         unknown = set(kwargs.get("query") or {}) - query_parameters(self.doc, route, method)
         assert not unknown, f"{method} {route}: undocumented query parameters {unknown}"
         self._check_request_body(route, method, response.status, body_valid, kwargs)
         self.seen[(route, method, response.status)] += 1
         return response
+
+    def _check_headers(
+        self,
+        route: str,
+        method: str,
+        response: Response,
+        headers: dict[str, str],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Request headers are declared parameters; described response headers are declared
+        for this response (a replay's marker: for any status of an operation taking the key),
+        required ones are sent, and each value matches its schema."""
+        sent = {name.lower() for name in kwargs.get("headers") or {}} - TRANSPORT_HEADERS
+        unknown = sent - declared_parameters(self.doc, route, method, "header")
+        assert not unknown, f"{method} {route}: undocumented request headers {unknown}"
+        declared = response_headers(self.doc, route, method, response.status)
+        for name in DESCRIBED_HEADERS & set(headers):
+            if name == "idempotent-replayed":
+                takes_key = declared_parameters(self.doc, route, method, "header")
+                assert "idempotency-key" in takes_key, (method, route)
+                assert headers[name] == "true"
+                continue
+            assert name in declared, f"{method} {route} -> {response.status}: undeclared {name}"
+        for name, required in declared.items():
+            assert name in headers or not required, f"{method} {route}: no {name} header"
+        if "etag" in headers:
+            pattern = lookup(self.doc, "/components/headers/ETag/schema/pattern")
+            assert re.fullmatch(pattern, headers["etag"]), headers["etag"]
 
     def _check_request_body(
         self, route: str, method: str, status: int, valid: bool | None, kwargs: dict[str, Any]
@@ -284,10 +343,15 @@ def test_validation_catches_drift() -> None:
         "updated_at": "2026-01-01T00:00:00.000Z",
     }
     created = checker.response_schema(MAINTENANCES, "POST", 201)
+    assert created is not None
     assert checker.error(created, {"maintenance": maintenance}) is None
+    linked = {**maintenance, "url": "https://status.example.com/maintenances/1?type=maintenance"}
+    assert checker.error(created, {"maintenance": linked}) is None
     without_zone = {k: v for k, v in maintenance.items() if k != "timezone"}
     drifted = [
         {**maintenance, "revision": 3},  # an internal attribute leaking out
+        {**maintenance, "url": None},  # absent without PUBLIC_SITE_URL, never null
+        {**maintenance, "url": "/maintenances/1"},  # not a link into the site
         without_zone,
         {**maintenance, "status": "PAUSED"},
         {**maintenance, "start_date_time": 1737010801},  # not truncated to the minute
@@ -300,10 +364,22 @@ def test_validation_catches_drift() -> None:
     with pytest.raises(AssertionError, match="does not declare"):
         checker.response_schema(MAINTENANCES, "GET", 404)
     not_found = {"error": {"code": "NOT_FOUND", "message": "Maintenance with id '9' not found"}}
-    assert checker.error(checker.response_schema(MAINTENANCE, "GET", 404), not_found) is None
-    assert checker.error(checker.response_schema(MAINTENANCE, "PATCH", 400), not_found)
-    assert checker.error(checker.response_schema(EVENTS, "GET", 200), {"events": []})
-    feed = checker.response_schema(FEED, "GET", 200)
+
+    def schema(path: str, method: str, status: int) -> str:
+        pointer = checker.response_schema(path, method, status)
+        assert pointer is not None
+        return pointer
+
+    assert checker.error(schema(MAINTENANCE, "GET", 404), not_found) is None
+    assert checker.error(schema(MAINTENANCE, "PATCH", 400), not_found)
+    assert checker.error(schema(EVENTS, "GET", 200), {"events": []})
+    in_progress = {"error": {"code": "IDEMPOTENCY_IN_PROGRESS", "message": "later"}}
+    assert checker.error(schema(MAINTENANCES, "POST", 409), in_progress) is None
+    assert checker.error(schema(MAINTENANCE, "DELETE", 409), in_progress)  # no key on DELETE
+    changed = {"error": {"code": "PRECONDITION_FAILED", "message": "x"}}
+    assert checker.error(schema(EVENT, "PATCH", 412), changed)  # the exact message
+    assert checker.response_schema(EVENT, "GET", 304) is None
+    feed = schema(FEED, "GET", 200)
     assert checker.error(feed, {"events": [], "page": 1, "limit": 20, "total": 0}) is None
     assert checker.error(feed, {"events": [], "page": 1, "limit": 200, "total": 0})
 
@@ -323,7 +399,9 @@ def test_examples_match_their_schemas() -> None:
     ]
     checked = 0
     for pointer in media:
-        _, parent = follow(doc, pointer.rsplit("/content/", 1)[0])
+        response, parent = follow(doc, pointer.rsplit("/content/", 1)[0])
+        if "content" not in response:  # 304: no body
+            continue
         content = lookup(doc, f"{parent}/content/application~1json")
         examples = [content["example"]] if "example" in content else []
         examples += [e["value"] for e in content.get("examples", {}).values()]
@@ -345,6 +423,7 @@ def test_every_operation_declares_its_errors() -> None:
         ids.append(op["operationId"])
         assert op.get("description"), (method, path)
         declared = set(op["responses"])
+        headers = declared_parameters(doc, path, method, "header")
         wanted = {"401", "500"}
         if method in WRITE_METHODS:
             wanted |= {"403", "409"}
@@ -353,14 +432,31 @@ def test_every_operation_declares_its_errors() -> None:
             wanted |= {"400", "413"}
         if "{maintenance_id}" in path:
             wanted.add("404")
+        # Safe retries on POST and PATCH; ETags on a single maintenance or event.
+        if method in {"POST", "PATCH"}:
+            assert "idempotency-key" in headers, (method, path)
+            wanted.add("422")
+        if path in (MAINTENANCE, EVENT):
+            wanted |= {"304"} if method == "GET" else {"412"}
+            assert ("if-none-match" if method == "GET" else "if-match") in headers, (method, path)
+        else:
+            assert not headers & {"if-match", "if-none-match"}, (method, path)
         assert wanted <= declared, (method, path, wanted - declared)
         assert sum(1 for s in declared if s.startswith("2")) == 1, (method, path)
-        for status in declared - {"200", "201"}:
+        success = next(s for s in declared if s.startswith("2"))
+        tagged = "etag" in response_headers(doc, path, method, int(success))
+        one_resource = path in (MAINTENANCE, EVENT) and method != "DELETE"
+        assert tagged == (one_resource or (path, method) == (MAINTENANCES, "POST")), (method, path)
+        for status in declared - {"200", "201", "304"}:
             response, _ = follow(doc, f"{operation_pointer(path, method)}/responses/{status}")
             schema = response["content"]["application/json"]["schema"]
             assert {"$ref": "#/components/schemas/Error"} in schema["allOf"], (path, status)
-            code = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["const"]
-            assert code in codes, (method, path, status, code)
+            code = schema["allOf"][1]["properties"]["error"]["properties"]["code"]
+            for one in code.get("enum", [code.get("const")]):
+                assert one in codes, (method, path, status, one)
+        if "304" in declared:
+            response, _ = follow(doc, f"{operation_pointer(path, method)}/responses/304")
+            assert "content" not in response and "etag" in response_headers(doc, path, method, 304)
     assert len(ids) == len(set(ids)), "operationIds must be unique"
 
 
@@ -591,6 +687,43 @@ def test_conformance_realistic_sequence(api: Conformance, read_key: str) -> None
     assert api.validated >= 38
 
 
+def test_conformance_for_the_systems_that_act_on_maintenance(
+    api: Conformance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`url` (with PUBLIC_SITE_URL), Idempotency-Key, ETag, If-Match and If-None-Match."""
+    monkeypatch.setenv("PUBLIC_SITE_URL", "https://status.example.com/")
+    retry = {"Idempotency-Key": "create-once"}
+    body = valid_body(start_date_time=NOW + 3600, rrule="FREQ=DAILY;COUNT=3")
+    created = api("POST", MAINTENANCES, 201, body=body, headers=retry)
+    replayed = api("POST", MAINTENANCES, 201, body=body, headers=retry)
+    assert replayed.json == created.json and "url" in created.json["maintenance"]
+    m_id = created.json["maintenance"]["id"]
+    path = fill(MAINTENANCE, m_id)
+    tag = api("GET", path, 200).raw["headers"]["ETag"]
+    api("GET", path, 304, headers={"If-None-Match": tag})
+    api("GET", MAINTENANCES, 200)
+    api("GET", MAINTENANCES, 200, query={"page": "1", "limit": "5"})
+    rename = {"If-Match": tag, "Idempotency-Key": "rename"}
+    renamed = api("PATCH", path, 200, body={"title": "x"}, headers=rename)
+    api("PATCH", path, 200, body={"title": "y"}, headers={"If-Match": "*"})
+    assert renamed.raw["headers"]["ETag"] != tag
+
+    events = api("GET", fill(EVENTS, m_id), 200).json["events"]
+    api("GET", FEED, 200, query={"maintenance_id": str(m_id)})
+    first, second = (fill(EVENT, m_id, e["id"]) for e in events[:2])
+    e_tag = api("GET", first, 200).raw["headers"]["ETag"]
+    api("GET", first, 304, headers={"If-None-Match": f"W/{e_tag}"})
+    cancel = {"status": "CANCELLED"}
+    cancel_once = {"If-Match": e_tag, "Idempotency-Key": "cancel"}
+    done = api("PATCH", first, 200, body=cancel, headers=cancel_once)
+    again = api("PATCH", first, 200, body=cancel, headers=cancel_once)
+    assert again.raw["headers"]["Idempotent-Replayed"] == "true"
+    api("DELETE", first, 200, headers={"If-Match": done.raw["headers"]["ETag"]})
+    api("DELETE", second, 200, headers={"If-Match": "*"})
+    current = api("GET", path, 200).raw["headers"]["ETag"]
+    api("DELETE", path, 200, headers={"If-Match": current})
+
+
 def test_conformance_error_cases(
     api: Conformance, read_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -694,6 +827,20 @@ def test_conformance_error_cases(
         big = '{"title": "' + "x" * ONE_MIB + '"}'
         api(method, concrete(route), 413, raw_body=big)
 
+    # 304, 412 and 422: ETags and Idempotency-Key (docs/decisions.md).
+    stale = {"If-Match": '"stale"'}
+    for route in (MAINTENANCE, EVENT):
+        tag = api("GET", concrete(route), 200).raw["headers"]["ETag"]
+        api("GET", concrete(route), 304, headers={"If-None-Match": tag})
+        api("PATCH", concrete(route), 412, body=bodies[route], headers=stale)
+        api("DELETE", concrete(route), 412, headers=stale)
+    once = {"Idempotency-Key": "used-once"}
+    api("POST", MAINTENANCES, 201, body=valid_body(), headers=once)
+    api("POST", MAINTENANCES, 422, body=valid_body(title="Another"), headers=once)
+    for route in (MAINTENANCE, EVENT):
+        api("PATCH", concrete(route), 422, body=bodies[route], headers=once)
+    api("POST", MAINTENANCES, 400, body=valid_body(), headers={"Idempotency-Key": "x" * 256})
+
     api("GET", MAINTENANCES, 400, query={"status": "paused"})
     for query in (
         {"event_start_date_time": "soon"},
@@ -721,6 +868,20 @@ def test_conformance_error_cases(
         api("PATCH", concrete(EVENT), 409, body={"status": "CANCELLED"})
         api("DELETE", concrete(MAINTENANCE), 404)  # a lost delete reads as already gone
 
+    # 409 IDEMPOTENCY_IN_PROGRESS: the same key arrives while the first request runs.
+    from maintsvc import maintenances
+
+    real_create = maintenances.create_maintenance
+    racing = {"Idempotency-Key": "racing"}
+
+    def duplicate_arrives(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(maintenances, "create_maintenance", real_create)
+        api("POST", MAINTENANCES, 409, body=valid_body(), headers=racing)
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(maintenances, "create_maintenance", duplicate_arrives)
+    api("POST", MAINTENANCES, 201, body=valid_body(), headers=racing)
+
     # 500 from every operation: the key is cached, then DynamoDB breaks.
     def broken(self: Store) -> Any:
         raise RuntimeError("secret internals")
@@ -738,7 +899,7 @@ def test_conformance_error_cases(
         for status in op["responses"]
         if not status.startswith("2")
     }
-    exercised = {key for key in api.seen if key[2] >= 400}
+    exercised = {key for key in api.seen if key[2] >= 300}
     assert exercised <= declared  # (already checked per call)
     assert not exercised & UNREACHABLE, "reachable now: remove it from UNREACHABLE"
     assert declared - UNREACHABLE == exercised, {
