@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 
-.PHONY: venv dev test lint typecheck unit validate build bench fuzz clean
+.PHONY: venv dev dev-reset test lint typecheck unit validate build bench bench-dev fuzz clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 dev: $(STAMP)
 	$(BIN)/python -m devtools.devserver
+
+# make dev with an empty table (forgets what .local-data/devserver/ kept).
+dev-reset: $(STAMP)
+	$(BIN)/python -m devtools.devserver --reset
 
 test: lint typecheck unit validate
 
@@ -40,6 +44,10 @@ build: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# make dev under load: 100 hourly-rule creates, latency, memory, stop time.
+bench-dev: $(STAMP)
+	$(BIN)/python -m bench.devstack
 
 fuzz: $(STAMP)
 	$(BIN)/python -m fuzz.run
