@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "maintenance-windows-test"
@@ -46,6 +47,19 @@ from devtools.gateway import match_route as gateway_match_route  # noqa: E402
 from devtools.lambdas import LambdaContext, handler_of, import_handler_module  # noqa: E402
 from devtools.localaws import MotoSandbox  # noqa: E402
 from devtools.template import FunctionSpec, load_template, read_yaml  # noqa: E402
+
+# Property tests: `property_examples(n)` is n in the slow tier (`make test-slow` loads
+# this profile), a fifth of it in the default run.
+hypothesis_settings.register_profile("full")
+FULL_PROFILE = "full"
+
+
+def property_examples(full: int) -> int:
+    """How many examples a property test runs: all `full` in the slow tier, else a fifth."""
+    if hypothesis_settings.get_current_profile_name() == FULL_PROFILE:
+        return full
+    return max(5, full // 5)
+
 
 TEMPLATE = load_template(ROOT / "template.yaml", TABLE, REGION)
 

@@ -510,6 +510,7 @@ def test_create_table_only_against_an_external_dynamodb(
         moto.stop()
 
 
+@pytest.mark.slow
 def test_make_dev_entry_point_prints_the_key_last_and_stops_on_sigterm(
     aws_env: None, tmp_path: Path
 ) -> None:

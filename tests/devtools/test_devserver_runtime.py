@@ -307,6 +307,7 @@ def start_cli(tmp_path: Path, *args: str) -> ChildStack:
     return start_child_stack({**settings, "TABLE_NAME": "cli-test"}, *args)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_cli_within_two_seconds_during_a_long_request(tmp_path: Path) -> None:
     write_fake_stack(tmp_path)
     template = str(tmp_path / "template.yaml")  # its table has no stream to save from
@@ -321,6 +322,7 @@ def test_sigterm_stops_the_cli_within_two_seconds_during_a_long_request(tmp_path
         stack.process.kill()
 
 
+@pytest.mark.slow
 def test_a_kill_loses_at_most_the_last_seconds(tmp_path: Path) -> None:
     stack = start_cli(tmp_path)
     try:

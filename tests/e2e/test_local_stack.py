@@ -21,6 +21,8 @@ from devtools.childstack import child_environment, start_child_stack
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "maintenance-windows-e2e"
 
+pytestmark = pytest.mark.slow  # a dev server in a subprocess
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -181,6 +181,7 @@ def test_stale_pending_events_of_an_old_schedule_are_cleared(
     assert all(e["end_date_time"] - e["start_date_time"] == 900 for e in fresh)
 
 
+@pytest.mark.slow
 def test_five_thousand_due_events(store: Store, settings: Settings) -> None:
     """5,000 events whose windows all passed unseen, advanced in one tick."""
     ids = seed_due_events(store, 10, 500, NOW)
