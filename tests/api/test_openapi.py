@@ -496,11 +496,152 @@ def test_conformance_realistic_sequence(api: Conformance, read_key: str) -> None
     assert api.validated >= 38
 
 
+def _unauthorised_and_forbidden(
+    api: Conformance, read_key: str, concrete: Callable[[str], str], bodies: dict[str, Any]
+) -> None:
+    """401 on every operation, 403 for a read-only key on every write."""
+    for route, method in api.operations:
+        body = bodies.get(route) if method in {"POST", "PATCH"} else None
+        api(method, concrete(route), 401, key=None, body=body)
+        api(method, concrete(route), 401, headers={"authorization": "Basic abc"}, body=body)
+        api(method, concrete(route), 401, key=UNKNOWN_KEY, body=body)
+        if method in WRITE_METHODS:
+            api(method, concrete(route), 403, key=read_key, body=body)
+
+
+def _not_found(api: Conformance, e_mid: int, e_ids: list[int], other_id: int) -> None:
+    """404: unknown and malformed ids, events of another maintenance."""
+    for raw in ("999", "abc", "0"):
+        api("GET", fill(MAINTENANCE, raw), 404)
+        api("PATCH", fill(MAINTENANCE, raw), 404, body={"title": "x"})
+        api("DELETE", fill(MAINTENANCE, raw), 404)
+        api("GET", fill(EVENTS, raw), 404)
+        api("GET", fill(EVENT, raw, e_ids[0]), 404)
+        api("GET", fill(EVENT, e_mid, raw), 404)
+    api("PATCH", fill(EVENT, e_mid, 999), 404, body={"status": "CANCELLED"})
+    api("DELETE", fill(EVENT, e_mid, "-1"), 404)
+    for method in ("GET", "PATCH", "DELETE"):
+        api(method, fill(EVENT, other_id, e_ids[0]), 404, body={"status": "CANCELLED"})
+
+
+CREATE_CASES: list[tuple[dict[str, Any], bool | None]] = [
+    ({"title": "   "}, False),
+    ({"title": "x" * 256}, False),
+    ({"title": None}, False),
+    ({"start_date_time": "1900000000"}, False),
+    ({"start_date_time": True}, False),
+    ({"start_date_time": -1}, False),
+    ({"timezone": ""}, False),
+    ({"timezone": None}, False),
+    ({"timezone": "Mars/Base"}, None),
+    ({"rrule": "  "}, False),
+    ({"rrule": "FREQ=SECONDLY"}, None),
+    ({"duration_seconds": 1.5}, False),
+    ({"duration_seconds": 31536001}, False),
+    ({"status": "active"}, False),
+    ({"description": 5}, False),
+    ({"monitors": {}}, False),
+    ({"monitors": [{"monitor_tag": "a,b"}]}, False),
+    ({"monitors": [{"monitor_tag": "db", "impact": "down"}]}, False),
+    ({"monitors": [{"monitor_tag": "db"}, {"monitor_tag": "db"}]}, None),
+]
+
+EVENT_CASES: list[tuple[dict[str, Any], bool | None]] = [
+    ({"status": "CANCELLED", "start_date_time": NOW}, False),
+    ({}, False),
+    ({"start_date_time": NOW}, False),
+    ({"start_date_time": "x", "end_date_time": NOW}, False),
+    ({"start_date_time": NOW, "end_date_time": NOW + 59}, None),
+    ({"status": "ONGOING"}, False),
+    ({"status": "COMPLETED"}, None),  # only from ONGOING
+]
+
+
+def _invalid_bodies(api: Conformance, m_id: int, e_mid: int, e_ids: list[int]) -> None:
+    """400: create, update and event validation (body_valid: does the document reject it?)."""
+    for overrides, body_valid in CREATE_CASES:
+        api("POST", MAINTENANCES, 400, body=valid_body(**overrides), body_valid=body_valid)
+        api("PATCH", fill(MAINTENANCE, m_id), 400, body=overrides, body_valid=body_valid)
+    missing = valid_body()
+    del missing["rrule"]
+    api("POST", MAINTENANCES, 400, body=missing, body_valid=False)
+    api("PATCH", fill(MAINTENANCE, m_id), 400, body={"rrule": None}, body_valid=False)
+
+    event = fill(EVENT, e_mid, e_ids[0])
+    for body, body_valid in EVENT_CASES:
+        api("PATCH", event, 400, body=body, body_valid=body_valid)
+    done = fill(EVENT, e_mid, e_ids[1])
+    api("PATCH", done, 200, body={"status": "CANCELLED"})
+    api("PATCH", done, 400, body={"start_date_time": NOW, "end_date_time": NOW + 600})
+
+
+def _malformed_bodies_and_queries(api: Conformance, concrete: Callable[[str], str]) -> None:
+    """400 for bodies that are not JSON objects and bad query values, 413 past 1 MiB."""
+    for route in (MAINTENANCES, MAINTENANCE, EVENT):
+        method = "POST" if route == MAINTENANCES else "PATCH"
+        api(method, concrete(route), 400, raw_body="{nope")
+        api(method, concrete(route), 400, raw_body="[1, 2]")
+        api(method, fill(route, 999, 999), 400, raw_body="null")  # body read before lookup
+        big = '{"title": "' + "x" * ONE_MIB + '"}'
+        api(method, concrete(route), 413, raw_body=big)
+
+    api("GET", MAINTENANCES, 400, query={"status": "paused"})
+    for query in (
+        {"event_start_date_time": "soon"},
+        {"event_status": "DONE"},
+        {"maintenance_id": "0"},
+        {"monitors": "db", "maintenance_id": "x"},
+    ):
+        api("GET", FEED, 400, query=query)
+
+
+def _conflicts(
+    api: Conformance, monkeypatch: pytest.MonkeyPatch, concrete: Callable[[str], str]
+) -> None:
+    """409: every conditional write loses its race (the server retries, then gives up)."""
+    from maintsvc.store import ConditionFailed, Store, TransactionCancelled
+
+    def losing_update(self: Store, *args: Any, condition: str | None = None, **kw: Any) -> Any:
+        if condition:
+            raise ConditionFailed("lost a race")
+        return real_update(self, *args, **kw)
+
+    def losing_transact(self: Store, actions: Any) -> None:
+        raise TransactionCancelled(["ConditionalCheckFailed"])
+
+    real_update = Store.update
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "update", losing_update)
+        patch.setattr(Store, "transact", losing_transact)
+        api("POST", MAINTENANCES, 409, body=valid_body())
+        api("PATCH", concrete(MAINTENANCE), 409, body={"title": "Renamed"})
+        api("PATCH", concrete(EVENT), 409, body={"status": "CANCELLED"})
+        api("DELETE", concrete(MAINTENANCE), 404)  # a lost delete reads as already gone
+
+
+def _server_errors(
+    api: Conformance,
+    monkeypatch: pytest.MonkeyPatch,
+    concrete: Callable[[str], str],
+    bodies: dict[str, Any],
+) -> None:
+    """500 from every operation: the key is cached, then DynamoDB breaks."""
+    from maintsvc.store import Store
+
+    def broken(self: Store) -> Any:
+        raise RuntimeError("secret internals")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "_ddb", property(broken))
+        for route, method in api.operations:
+            body = bodies.get(route) if method in {"POST", "PATCH"} else None
+            response = api(method, concrete(route), 500, body=body)
+            assert "secret" not in response.text
+
+
 def test_conformance_error_cases(
     api: Conformance, read_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maintsvc.store import ConditionFailed, Store, TransactionCancelled
-
     m = api("POST", MAINTENANCES, 201, body=valid_body(start_date_time=NOW + 3600))
     m_id = m.json["maintenance"]["id"]
     longest = valid_body(title=" " + "x" * 255 + " ")  # 255 characters once trimmed
@@ -523,119 +664,12 @@ def test_conformance_error_cases(
     def concrete(route: str) -> str:
         return fill(route, *ids.get(route, (1, 1)))
 
-    # 401 on every operation, 403 for a read-only key on every write.
-    for route, method in api.operations:
-        body = bodies.get(route) if method in {"POST", "PATCH"} else None
-        api(method, concrete(route), 401, key=None, body=body)
-        api(method, concrete(route), 401, headers={"authorization": "Basic abc"}, body=body)
-        api(method, concrete(route), 401, key=UNKNOWN_KEY, body=body)
-        if method in WRITE_METHODS:
-            api(method, concrete(route), 403, key=read_key, body=body)
-
-    # 404: unknown and malformed ids, events of another maintenance.
-    for raw in ("999", "abc", "0"):
-        api("GET", fill(MAINTENANCE, raw), 404)
-        api("PATCH", fill(MAINTENANCE, raw), 404, body={"title": "x"})
-        api("DELETE", fill(MAINTENANCE, raw), 404)
-        api("GET", fill(EVENTS, raw), 404)
-        api("GET", fill(EVENT, raw, e_ids[0]), 404)
-        api("GET", fill(EVENT, e_mid, raw), 404)
-    api("PATCH", fill(EVENT, e_mid, 999), 404, body={"status": "CANCELLED"})
-    api("DELETE", fill(EVENT, e_mid, "-1"), 404)
-    for method in ("GET", "PATCH", "DELETE"):
-        api(method, fill(EVENT, other_id, e_ids[0]), 404, body={"status": "CANCELLED"})
-
-    # 400: create and update validation (body_valid: does the document itself reject it?).
-    create_cases: list[tuple[dict[str, Any], bool | None]] = [
-        ({"title": "   "}, False),
-        ({"title": "x" * 256}, False),
-        ({"title": None}, False),
-        ({"start_date_time": "1900000000"}, False),
-        ({"start_date_time": True}, False),
-        ({"start_date_time": -1}, False),
-        ({"timezone": ""}, False),
-        ({"timezone": None}, False),
-        ({"timezone": "Mars/Base"}, None),
-        ({"rrule": "  "}, False),
-        ({"rrule": "FREQ=SECONDLY"}, None),
-        ({"duration_seconds": 1.5}, False),
-        ({"duration_seconds": 31536001}, False),
-        ({"status": "active"}, False),
-        ({"description": 5}, False),
-        ({"monitors": {}}, False),
-        ({"monitors": [{"monitor_tag": "a,b"}]}, False),
-        ({"monitors": [{"monitor_tag": "db", "impact": "down"}]}, False),
-        ({"monitors": [{"monitor_tag": "db"}, {"monitor_tag": "db"}]}, None),
-    ]
-    for overrides, body_valid in create_cases:
-        api("POST", MAINTENANCES, 400, body=valid_body(**overrides), body_valid=body_valid)
-        api("PATCH", fill(MAINTENANCE, m_id), 400, body=overrides, body_valid=body_valid)
-    missing = valid_body()
-    del missing["rrule"]
-    api("POST", MAINTENANCES, 400, body=missing, body_valid=False)
-    api("PATCH", fill(MAINTENANCE, m_id), 400, body={"rrule": None}, body_valid=False)
-
-    event = fill(EVENT, e_mid, e_ids[0])
-    event_cases: list[tuple[dict[str, Any], bool | None]] = [
-        ({"status": "CANCELLED", "start_date_time": NOW}, False),
-        ({}, False),
-        ({"start_date_time": NOW}, False),
-        ({"start_date_time": "x", "end_date_time": NOW}, False),
-        ({"start_date_time": NOW, "end_date_time": NOW + 59}, None),
-        ({"status": "ONGOING"}, False),
-        ({"status": "COMPLETED"}, None),  # only from ONGOING
-    ]
-    for body, body_valid in event_cases:
-        api("PATCH", event, 400, body=body, body_valid=body_valid)
-    done = fill(EVENT, e_mid, e_ids[1])
-    api("PATCH", done, 200, body={"status": "CANCELLED"})
-    api("PATCH", done, 400, body={"start_date_time": NOW, "end_date_time": NOW + 600})
-
-    for route in (MAINTENANCES, MAINTENANCE, EVENT):
-        method = "POST" if route == MAINTENANCES else "PATCH"
-        api(method, concrete(route), 400, raw_body="{nope")
-        api(method, concrete(route), 400, raw_body="[1, 2]")
-        api(method, fill(route, 999, 999), 400, raw_body="null")  # body read before lookup
-        big = '{"title": "' + "x" * ONE_MIB + '"}'
-        api(method, concrete(route), 413, raw_body=big)
-
-    api("GET", MAINTENANCES, 400, query={"status": "paused"})
-    for query in (
-        {"event_start_date_time": "soon"},
-        {"event_status": "DONE"},
-        {"maintenance_id": "0"},
-        {"monitors": "db", "maintenance_id": "x"},
-    ):
-        api("GET", FEED, 400, query=query)
-
-    # 409: every conditional write loses its race (the server retries, then gives up).
-    def losing_update(self: Store, *args: Any, condition: str | None = None, **kw: Any) -> Any:
-        if condition:
-            raise ConditionFailed("lost a race")
-        return real_update(self, *args, **kw)
-
-    def losing_transact(self: Store, actions: Any) -> None:
-        raise TransactionCancelled(["ConditionalCheckFailed"])
-
-    real_update = Store.update
-    with monkeypatch.context() as patch:
-        patch.setattr(Store, "update", losing_update)
-        patch.setattr(Store, "transact", losing_transact)
-        api("POST", MAINTENANCES, 409, body=valid_body())
-        api("PATCH", concrete(MAINTENANCE), 409, body={"title": "Renamed"})
-        api("PATCH", concrete(EVENT), 409, body={"status": "CANCELLED"})
-        api("DELETE", concrete(MAINTENANCE), 404)  # a lost delete reads as already gone
-
-    # 500 from every operation: the key is cached, then DynamoDB breaks.
-    def broken(self: Store) -> Any:
-        raise RuntimeError("secret internals")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Store, "_ddb", property(broken))
-        for route, method in api.operations:
-            body = bodies.get(route) if method in {"POST", "PATCH"} else None
-            response = api(method, concrete(route), 500, body=body)
-            assert "secret" not in response.text
+    _unauthorised_and_forbidden(api, read_key, concrete, bodies)
+    _not_found(api, e_mid, e_ids, other_id)
+    _invalid_bodies(api, m_id, e_mid, e_ids)
+    _malformed_bodies_and_queries(api, concrete)
+    _conflicts(api, monkeypatch, concrete)
+    _server_errors(api, monkeypatch, concrete, bodies)
 
     declared = {
         (path, method, int(status))
