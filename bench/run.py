@@ -10,6 +10,7 @@
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -34,10 +35,21 @@ os.environ.update(
         "POWERTOOLS_LOG_LEVEL": "ERROR",
     }
 )
-for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"):
-    os.environ.pop(name, None)
+for name in list(os.environ):
+    if name.startswith("AWS_ENDPOINT_URL"):
+        del os.environ[name]
+
+# After the environment: moto reads it on import.
+from devtools.gateway import Gateway, Request, target  # noqa: E402
+from devtools.lambdas import LocalLambda  # noqa: E402
+from devtools.localaws import MotoSandbox  # noqa: E402
+from devtools.seeding import seed_due_events  # noqa: E402
+from devtools.template import load_template  # noqa: E402
 
 NOW = 1_900_000_000 - 1_900_000_000 % 3600
+REGION = "us-east-1"
+TEMPLATE = load_template(table_name=os.environ["TABLE_NAME"], region=REGION)
+SANDBOX = MotoSandbox(TEMPLATE.table, os.environ["TABLE_NAME"], REGION)
 
 
 class CallCounter:
@@ -57,18 +69,12 @@ class CallCounter:
 
 @contextmanager
 def moto_table() -> Iterator[CallCounter]:
-    import boto3
-    from moto import mock_aws
-
+    """A fresh moto table (devtools.localaws.MotoSandbox); DynamoDB requests are counted."""
     from maintsvc import apikeys, store
-    from tests.conftest import table_definition
 
-    with mock_aws():
+    with SANDBOX.active():
         store.reset_clients()
         apikeys.clear_cache()
-        definition = table_definition()
-        definition["TableName"] = os.environ["TABLE_NAME"]
-        boto3.client("dynamodb").create_table(**definition)
         counter = CallCounter()
         client = store._client("dynamodb")
         client.meta.events.register("before-call.dynamodb.*", counter)
@@ -80,18 +86,21 @@ def round_trips() -> list[tuple[str, int, str]]:
     """(operation, DynamoDB requests, detail) for each API operation on a warm function."""
     from maintsvc.apikeys import create_api_key
     from maintsvc.store import Store
-    from tests.conftest import LambdaContext, http_event, load_function, match_route
 
     time.time = lambda: float(NOW)
     rows: list[tuple[str, int, str]] = []
+    lambdas = LocalLambda(TEMPLATE.functions.values(), REGION)
+    gateway = Gateway(TEMPLATE.routes, lambdas)
     with moto_table() as counter:
         key = create_api_key(Store(os.environ["TABLE_NAME"]), "bench")
 
         def call(method: str, path: str, body: Any = None, query: Any = None) -> Any:
-            function, route, params = match_route(method, path)
-            event = http_event(method, path, route, params, body, query,
-                               {"authorization": f"Bearer {key}"})  # fmt: skip
-            return load_function(function).lambda_handler(event, LambdaContext())
+            headers = [("authorization", f"Bearer {key}"), ("content-type", "application/json")]
+            data = b"" if body is None else json.dumps(body).encode()
+            routed = gateway.event(Request(method, target(path, query), headers, data))
+            assert routed is not None, f"no route for {method} {path}"
+            match, event = routed
+            return gateway.invoker.invoke(match.route.function, event)
 
         def measure(label: str, method: str, path: str, body: Any = None, query: Any = None) -> Any:
             call("GET", "/api/v4/maintenances/1")  # a warm function has the key cached
@@ -123,8 +132,6 @@ def round_trips() -> list[tuple[str, int, str]]:
         measure("feed page, one maintenance", "GET", "/api/v4/maintenances/events",
                 query={"maintenance_id": "3"})  # fmt: skip
         events = call("GET", "/api/v4/maintenances/4/events")
-        import json
-
         first = json.loads(events["body"])["events"][0]["id"]
         measure("event get", "GET", f"/api/v4/maintenances/4/events/{first}")
         measure("event reschedule", "PATCH", f"/api/v4/maintenances/4/events/{first}",
@@ -133,6 +140,7 @@ def round_trips() -> list[tuple[str, int, str]]:
                 {"status": "CANCELLED"})  # fmt: skip
         measure("event delete", "DELETE", f"/api/v4/maintenances/4/events/{first + 1}")
         measure("delete (30 events)", "DELETE", "/api/v4/maintenances/3")
+    lambdas.close()
     return rows
 
 
@@ -170,20 +178,19 @@ def tick_throughput(sizes: list[int]) -> list[tuple[int, float, float, float]]:
     from maintsvc.config import load_settings
     from maintsvc.scheduler import run_tick
     from maintsvc.store import Store
-    from tests.scheduler.test_scheduler import seed_due_events
 
     rows = []
     for size in sizes:
         with moto_table():
             store = Store(os.environ["TABLE_NAME"])
-            seed_due_events(store, max(1, size // 500), min(size, 500))
+            seed_due_events(store, max(1, size // 500), min(size, 500), NOW)
             started = time.perf_counter()
             report = run_tick(store, load_settings(), NOW + 500 * 300)
             tick = time.perf_counter() - started
             assert report.transitions == size, report
         with moto_table():
             store = Store(os.environ["TABLE_NAME"])
-            seed_due_events(store, max(1, size // 500), min(size, 500))
+            seed_due_events(store, max(1, size // 500), min(size, 500), NOW)
             started = time.perf_counter()
             for n in range(1, size + 1):
                 store.update(

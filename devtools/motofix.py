@@ -1,4 +1,5 @@
-"""The one change the local stack makes to moto: TransactWriteItems without table copies.
+"""The changes the local stack makes to moto: TransactWriteItems without table copies,
+no DynamoDB object kept after it is gone, and index queries without a slow sort.
 
 moto 5 deep-copies every table a transaction touches (stream records
 included) once per *action*, so it can roll back: a 99-action transaction on
@@ -14,24 +15,122 @@ update expression), the items already written are put back from an undo log
 of just those items, and stream records written by the transaction are
 dropped. Cost: the items the transaction touches, not the table.
 
+Every object of a moto model class is also appended to a class-level list
+(`instances_tracked`, for moto's dashboard) and so is never freed: every
+version of every item ever written, and every stream record. A long-running
+dev server grew by gigabytes that way. `install()` turns that tracking off
+for DynamoDB's items, stream records and stream iterators. A mock that stops
+puts fresh lists back (`reset_model_data`), so `install()` is called again
+wherever a mock starts.
+
+Every Query (and Scan) starts with `Table.all_items()`, which sorts the
+whole table comparing moto's DynamoType objects, each comparison converting
+both keys again; a Query then keeps the items of its partition. That was 2 s
+per query on a table of 30,000 items: a scheduler tick on `make dev`'s table
+after a few dozen hourly maintenances held moto for most of a minute, with
+every other request waiting. The replacements sort into the same order with
+each key converted once (`all_items`, and `sorted_items` for an index's
+order), and, inside a Query, take only the items whose key attributes equal
+the query's partition key (the items moto would keep).
+
 `install()` is idempotent and is called by every local harness entry point.
 """
 
 import copy
+import inspect
+import threading
 from typing import Any
 
 _INSTALLED = False
+# moto's own Table methods that install() replaces (the tests compare against them).
+ORIGINAL_TABLE_METHODS: dict[str, Any] = {}
+# The partition key of the Query running on this thread: attribute name -> DynamoType.
+_partition = threading.local()
+
+
+class _Untracked(list[Any]):
+    """An `instances_tracked` list that keeps nothing."""
+
+    def append(self, instance: Any) -> None:
+        pass
 
 
 def install() -> None:
-    """Replace DynamoDBBackend.transact_write_items (once per process)."""
+    """Replace DynamoDBBackend.transact_write_items and stop tracking DynamoDB objects."""
     global _INSTALLED
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord
+    from moto.dynamodbstreams.models import ShardIterator
+
+    models: tuple[Any, ...] = (Item, StreamRecord, ShardIterator)
+    for model in models:
+        if not isinstance(model.instances_tracked, _Untracked):
+            model.instances_tracked = _Untracked()
     if _INSTALLED:
         return
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    for name in ("all_items", "query", "sorted_items"):
+        ORIGINAL_TABLE_METHODS[name] = getattr(Table, name)
+    Table.all_items = _all_items  # type: ignore[method-assign]
+    Table.query = _query_with(Table.query)  # type: ignore[method-assign]
+    Table.sorted_items = _sorted_items  # type: ignore[method-assign]
     _INSTALLED = True
+
+
+def _query_with(query: Any) -> Any:
+    signature = inspect.signature(query)
+
+    def _query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        """Table.query, with all_items() limited to the query's partition (see module doc)."""
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        if arguments.get("index_name"):
+            _partition.key = dict(arguments.get("hash_key_conditions") or ())
+        elif arguments.get("hash_key") is not None:
+            _partition.key = {self.hash_key_attr: arguments["hash_key"]}
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            _partition.key = None
+
+    return _query
+
+
+def _all_items(self: Any) -> list[Any]:
+    """Table.all_items (items by hash key, then range key), each key cast once.
+
+    Inside a Query, only the items whose attributes equal its partition key:
+    moto's query discards every other item right after this call.
+    """
+    if not self.range_key_attr:
+        return sorted(self.items.values(), key=lambda i: i.hash_key.cast_value)
+    key = getattr(_partition, "key", None)
+    if key and set(key) == {self.hash_key_attr}:
+        items = list(self.items.get(key[self.hash_key_attr], {}).values())
+    else:
+        items = [item for by_range in self.items.values() for item in by_range.values()]
+        if key:
+            items = [item for item in items if _in_partition(item, key)]
+    return sorted(items, key=lambda i: (i.hash_key.cast_value, i.range_key.cast_value))
+
+
+def _sorted_items(
+    self: Any, hash_key_attrs: list[str], range_key_attrs: list[str | None], items: list[Any]
+) -> list[Any]:
+    """Table.sorted_items, each key attribute cast once per item."""
+    names = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+    items.sort(key=lambda item: tuple(item.attrs[name].cast_value for name in names))
+    return items
+
+
+def _in_partition(item: Any, key: dict[str, Any]) -> bool:
+    for name, wanted in key.items():
+        value = item.attrs.get(name)
+        if value is None or value != wanted:
+            return False
+    return True
 
 
 def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:

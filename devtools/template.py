@@ -1,13 +1,20 @@
 """template.yaml read the way the local stack needs it.
 
-The dev server and its tests take the table, the functions, the HTTP routes
-and the schedules from the SAM template itself, so the local stack cannot
-drift from what is deployed. Only the intrinsic functions those parts use
-are resolved (`Ref`, `GetAtt` of the table, `Sub`, `Join`, `If` with
-`Equals`/`Not`/`And`/`Or` conditions); anything else raises TemplateError
-naming what is missing instead of running with a wrong value.
+The dev server, the tests, `make bench` and `make fuzz` take the table, the
+functions, the HTTP routes, the schedules and the table's stream consumers
+from the SAM template itself, so the local stack cannot drift from what is
+deployed. Only the intrinsic functions those parts use are resolved (`Ref`,
+`GetAtt` of the table, `Sub`, `Join`, `If` with `Equals`/`Not`/`And`/`Or`
+conditions); anything else raises TemplateError naming what is missing
+instead of running with a wrong value.
+
+`load_template` parses a file once per process (the test suite asks for it
+hundreds of times); the cache is keyed by the file's modification time, so
+an edited template is read again.
 """
 
+import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +27,10 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 LOCAL_TABLE_NAME = "maintenance-windows-local"
 LOCAL_STACK_NAME = "maintenance-windows-local"
 ACCOUNT_ID = "123456789012"
+# The label of the table's stream ARN locally (AWS uses the stream's creation time).
+LOCAL_STREAM_LABEL = "local"
+# Operators of Lambda event filtering that `pattern_matches` (devtools.triggers) implements.
+FILTER_OPERATORS = frozenset({"prefix", "suffix", "anything-but", "exists"})
 
 _SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]+)\}")
 _INDEX_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
@@ -178,10 +189,24 @@ class Resolver:
             return name
         raise TemplateError(f"!Ref to unknown name {name!r}")
 
+    def table_arn(self) -> str:
+        region = self._pseudo["AWS::Region"]
+        return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{self._table_name}"
+
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if logical_id == self._table_logical_id and attribute == "Arn":
+            return self.table_arn()
+        if logical_id == self._table_logical_id and attribute == "StreamArn":
+            return f"{self.table_arn()}/stream/{LOCAL_STREAM_LABEL}"
+        resources = self._document.get("Resources") or {}
+        if logical_id in resources and attribute in ("Arn", "QueueName"):
+            # A resource the local stack has no counterpart for (a failure queue, a
+            # role): a stable name is all a function's configuration needs locally.
             region = self._pseudo["AWS::Region"]
-            return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{self._table_name}"
+            if attribute == "QueueName":
+                return logical_id
+            service = str(resources[logical_id].get("Type", "")).split("::")[1].lower()
+            return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{logical_id}"
         raise TemplateError(f"devserver cannot resolve !GetAtt {logical_id}.{attribute}")
 
     def _sub(self, argument: Any) -> str:
@@ -255,6 +280,25 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class StreamSpec:
+    """A DynamoDB event source (the table's stream) of a function, as Lambda polls it.
+
+    `filters` are the FilterCriteria patterns, parsed; a record is delivered
+    when any of them matches (none: every record). `on_table` says whether the
+    stream is the template table's own (the only one the local stack has).
+    """
+
+    function: FunctionSpec
+    event_name: str
+    on_table: bool
+    batch_size: int
+    batching_window_seconds: float
+    maximum_retry_attempts: int
+    report_batch_item_failures: bool
+    filters: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """The AWS::DynamoDB::Table as CreateTable arguments (less TableName) plus its TTL."""
 
@@ -265,17 +309,33 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class Template:
+    """The parts of one template the local stack runs, resolved for `table_name` in `region`."""
+
     path: Path
+    table_name: str
+    region: str
     table: TableSpec
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     routes: list[HttpRoute] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
+    streams: list[StreamSpec] = field(default_factory=list)
 
 
 def load_template(
     path: Path = DEFAULT_TEMPLATE, table_name: str = LOCAL_TABLE_NAME, region: str = "us-east-1"
 ) -> Template:
-    """Parse `path`; `!Ref` of the table resolves to `table_name`, parameters to their Default."""
+    """Parse `path`; `!Ref` of the table resolves to `table_name`, parameters to their Default.
+
+    The result is shared by every caller with the same arguments while the
+    file is unchanged: treat it as read-only.
+    """
+    resolved = path.resolve()
+    stat = resolved.stat()
+    return _load_template(resolved, stat.st_mtime_ns, stat.st_size, table_name, region)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_template(path: Path, mtime_ns: int, size: int, table_name: str, region: str) -> Template:
     document = read_yaml(path)
     resources: dict[str, Any] = document.get("Resources") or {}
     tables = [lid for lid, r in resources.items() if r.get("Type") == "AWS::DynamoDB::Table"]
@@ -283,7 +343,8 @@ def load_template(
         raise TemplateError(f"expected one AWS::DynamoDB::Table in {path}, found {len(tables)}")
     resolver = Resolver(document, tables[0], table_name, region)
     globals_function = (document.get("Globals") or {}).get("Function") or {}
-    template = Template(path, _table_spec(resolver, tables[0], resources[tables[0]]))
+    table = _table_spec(resolver, tables[0], resources[tables[0]])
+    template = Template(path, table_name, region, table)
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -293,17 +354,32 @@ def load_template(
         function = _function_spec(resolver, path.parent, resources, logical_id, properties)
         template.functions[logical_id] = function
         for event_name, event in (properties.get("Events") or {}).items():
-            # Other event sources (streams, queues) are not run locally: left unresolved.
-            if event.get("Type") not in ("HttpApi", "Schedule"):
-                continue
-            event_properties = resolver.value(event.get("Properties") or {})
-            if event["Type"] == "HttpApi":
-                template.routes.append(_http_route(function, event_name, event_properties))
-            elif _schedule_enabled(event_properties):
-                template.schedules.append(
-                    ScheduleSpec(function, event_name, str(event_properties["Schedule"]))
-                )
+            _add_event(template, resolver, function, event_name, event)
     return template
+
+
+def _add_event(
+    template: Template,
+    resolver: Resolver,
+    function: FunctionSpec,
+    event_name: str,
+    event: Mapping[str, Any],
+) -> None:
+    """Record one event source of `function`; kinds the local stack cannot run stay unresolved."""
+    kind = event.get("Type")
+    if kind not in ("HttpApi", "Schedule", "DynamoDB"):
+        return  # queues, Kinesis...: nothing local produces them
+    properties = resolver.value(event.get("Properties") or {})
+    if kind == "HttpApi":
+        template.routes.append(_http_route(function, event_name, properties))
+    elif kind == "Schedule":
+        if _schedule_enabled(properties):
+            template.schedules.append(
+                ScheduleSpec(function, event_name, str(properties["Schedule"]))
+            )
+    elif properties.get("Enabled", True) is not False:
+        on_table = str(properties.get("Stream", "")).startswith(f"{resolver.table_arn()}/stream/")
+        template.streams.append(_stream_spec(function, event_name, on_table, properties))
 
 
 def _table_spec(resolver: Resolver, logical_id: str, resource: Mapping[str, Any]) -> TableSpec:
@@ -377,3 +453,55 @@ def _http_route(
 
 def _schedule_enabled(properties: Mapping[str, Any]) -> bool:
     return properties.get("Enabled", True) is not False and properties.get("State") != "DISABLED"
+
+
+def _stream_spec(
+    function: FunctionSpec, event_name: str, on_table: bool, properties: Mapping[str, Any]
+) -> StreamSpec:
+    """Lambda's defaults where the template is silent (BatchSize 100, retries until expiry).
+
+    MaximumRetryAttempts -1 (or absent) means "until the record expires"
+    when deployed; locally that is taken as 10,000 attempts.
+    """
+    filters = []
+    for entry in (properties.get("FilterCriteria") or {}).get("Filters") or []:
+        try:
+            pattern = json.loads(entry["Pattern"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TemplateError(
+                f"{function.logical_id}.{event_name}: bad filter {entry!r}"
+            ) from exc
+        _check_pattern(pattern, f"{function.logical_id}.{event_name}")
+        filters.append(pattern)
+    retries = int(properties.get("MaximumRetryAttempts", -1))
+    return StreamSpec(
+        function=function,
+        event_name=event_name,
+        on_table=on_table,
+        batch_size=int(properties.get("BatchSize", 100)),
+        batching_window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+        maximum_retry_attempts=10_000 if retries < 0 else retries,
+        report_batch_item_failures="ReportBatchItemFailures"
+        in (properties.get("FunctionResponseTypes") or []),
+        filters=tuple(filters),
+    )
+
+
+def _check_pattern(pattern: Any, where: str) -> None:
+    """A filter pattern is nested objects ending in lists of values or operator objects.
+
+    An operator the local stack does not implement is refused here, so a
+    filter never silently lets through what it would stop when deployed.
+    """
+    if not isinstance(pattern, dict):
+        raise TemplateError(f"{where}: a filter pattern level must be an object, got {pattern!r}")
+    for value in pattern.values():
+        if isinstance(value, dict):
+            _check_pattern(value, where)
+            continue
+        if not isinstance(value, list):
+            raise TemplateError(f"{where}: pattern values must be lists, got {value!r}")
+        for rule in value:
+            if isinstance(rule, dict) and not set(rule) <= FILTER_OPERATORS:
+                unknown = ", ".join(sorted(set(rule) - FILTER_OPERATORS))
+                raise TemplateError(f"{where}: filter operator {unknown} is not run locally")

@@ -15,11 +15,12 @@ Why it is built this way:
   tracebacks are shown when the run fails) instead of into schemathesis' report. And
   schemathesis in a child makes the time limit a kill rather than a hope: a hung request
   or a runaway phase cannot keep CI waiting.
-* The stack always uses its embedded moto server (any AWS_ENDPOINT_URL* is dropped), so
-  every run starts from an empty in-memory table, leaves nothing behind and can never
-  fuzz a persistent DynamoDB by accident. The scheduler ticks once at start and not
-  again, so the data changes only through the requests sent here. It is exactly what
-  `make dev` runs (moto's transaction fix included, devtools/motofix.py).
+* The stack always uses its embedded moto server (any AWS_ENDPOINT_URL* is dropped) with
+  `--in-memory`, so every run starts from an empty table, leaves nothing behind and can
+  never fuzz a persistent DynamoDB, or `make dev`'s saved data, by accident. The
+  scheduler ticks once at start and not again, so the data changes only through the
+  requests sent here. It is exactly what `make dev` runs (moto's fixes included,
+  devtools/motofix.py).
 * Reproducible: a fixed seed, key, example count and one worker; schemathesis' example
   database and cache are off, so no earlier run changes what this one sends. (Times are
   real: events are materialised relative to the clock, so responses are not bit-equal.)
@@ -123,7 +124,7 @@ def _stack_environment() -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         if not name.startswith("AWS_ENDPOINT_URL")
-        and name not in ("MOTO_PORT", "AWS_PROFILE", "AWS_SESSION_TOKEN")
+        and name not in ("MOTO_PORT", "AWS_PROFILE", "AWS_SESSION_TOKEN", "DEV_DATA_DIR")
     }
     python_path = [str(ROOT / "shared"), str(ROOT), env.get("PYTHONPATH", "")]
     env.update(
@@ -199,7 +200,7 @@ def local_stack(workdir: Path, deadline: float) -> Iterator[Stack]:
     stdout_log, stderr_log = workdir / "devserver.out", workdir / "devserver.err"
     with stdout_log.open("wb") as stdout, stderr_log.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.devserver"],
+            [sys.executable, "-m", "devtools.devserver", "--in-memory"],
             cwd=ROOT,
             env=_stack_environment(),
             stdin=subprocess.DEVNULL,

@@ -1,89 +1,89 @@
-"""Shared fixtures: a moto table built from template.yaml and an HTTP API v2 caller."""
+"""Shared fixtures: a moto table built from template.yaml and an HTTP API v2 caller.
+
+Everything local-AWS comes from devtools, the harness `make dev`, `make bench` and
+`make fuzz` use too: the template (parsed once), the table (`MotoSandbox`: one moto
+mock and boto3 session for the run, a fresh table per test), route matching and the
+payload-format 2.0 events (devtools.gateway), handler loading and the Lambda context
+(devtools.lambdas).
+"""
 
 import base64
+import functools
 import gzip
-import importlib.util
 import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "maintenance-windows-test"
+REGION = "us-east-1"
 NOW = 1_900_000_000 - 1_900_000_000 % 3600  # a whole hour in 2030, far from any DST edge
 
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
         "TABLE_NAME": TABLE,
         "POWERTOOLS_METRICS_NAMESPACE": "MaintenanceWindowsTest",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
 )
-for endpoint in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"):
-    os.environ.pop(endpoint, None)
+for name in list(os.environ):
+    if name.startswith("AWS_ENDPOINT_URL"):
+        del os.environ[name]
 
-from devtools import motofix  # noqa: E402  (after the environment: moto reads it on import)
+# After the environment: moto reads it on import.
+from devtools.gateway import Gateway, Request, target  # noqa: E402
+from devtools.gateway import match_route as gateway_match_route  # noqa: E402
+from devtools.lambdas import LambdaContext, handler_of, import_handler_module  # noqa: E402
+from devtools.localaws import MotoSandbox  # noqa: E402
+from devtools.template import FunctionSpec, load_template, read_yaml  # noqa: E402
 
-motofix.install()
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that reads CloudFormation short tags as plain values."""
-
-
-def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node)}
-    return {suffix: loader.construct_mapping(node)}  # type: ignore[arg-type]
+# Property tests: `property_examples(n)` is n in the slow tier (`make test-slow` loads
+# this profile), a fifth of it in the default run.
+hypothesis_settings.register_profile("full")
+FULL_PROFILE = "full"
 
 
-_CfnLoader.add_multi_constructor("!", _any_tag)
+def property_examples(full: int) -> int:
+    """How many examples a property test runs: all `full` in the slow tier, else a fifth."""
+    if hypothesis_settings.get_current_profile_name() == FULL_PROFILE:
+        return full
+    return max(5, full // 5)
 
 
+TEMPLATE = load_template(ROOT / "template.yaml", TABLE, REGION)
+
+
+@functools.cache
 def template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    """template.yaml as plain data (short tags in their long form)."""
+    return read_yaml(ROOT / "template.yaml")
 
 
-def table_definition() -> dict[str, Any]:
-    props = template()["Resources"]["Table"]["Properties"]
-    stream = {"StreamEnabled": True, **props["StreamSpecification"]}
-    return {
-        "StreamSpecification": stream,
-        "TableName": TABLE,
-        "BillingMode": props["BillingMode"],
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "LocalSecondaryIndexes": props.get("LocalSecondaryIndexes", []),
-        "GlobalSecondaryIndexes": props.get("GlobalSecondaryIndexes", []),
-    }
+@pytest.fixture(scope="session")
+def sandbox() -> MotoSandbox:
+    """moto for the whole run; `reset()` gives a test (or an example) a fresh table."""
+    return MotoSandbox(TEMPLATE.table, TABLE, REGION)
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    from moto import mock_aws
-
+def aws(sandbox: MotoSandbox) -> Iterator[None]:
     from maintsvc import apikeys, store
 
-    with mock_aws():
+    with sandbox.active():
         store.reset_clients()
         apikeys.clear_cache()
-        import boto3
-
-        boto3.client("dynamodb").create_table(**table_definition())
         yield
     store.reset_clients()
     apikeys.clear_cache()
@@ -134,115 +134,45 @@ def settings() -> Any:
     return load_settings()
 
 
+def _function(folder: str) -> FunctionSpec:
+    for function in TEMPLATE.functions.values():
+        if function.code_dir.name == folder:
+            return function
+    raise AssertionError(f"no function in template.yaml has its code in functions/{folder}")
+
+
 def load_function(name: str) -> ModuleType:
     """Import functions/<name>/app.py under a unique module name, as Lambda would load it."""
     module_name = f"function_{name}_app"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_handler_module(_function(name), module_name)
 
 
-class LambdaContext:
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-    log_group_name = "/aws/lambda/test-function"
-    log_stream_name = "test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
-
-
-def http_event(
-    method: str,
-    path: str,
-    route: str,
-    path_params: dict[str, str] | None = None,
-    body: Any = None,
-    query: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    raw_body: str | None = None,
-) -> dict[str, Any]:
-    """A payload-format 2.0 event as API Gateway HTTP API sends it."""
-    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
-    raw_query = "&".join(f"{k}={v}" for k, v in (query or {}).items())
-    now = time.time()
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} {route}",
-        "rawPath": path,
-        "rawQueryString": raw_query,
-        "headers": {"content-type": "application/json", **(headers or {})},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "pytest",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} {route}",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    if path_params:
-        event["pathParameters"] = path_params
-    if text is not None:
-        event["body"] = text
-    return event
-
-
-def template_routes() -> list[tuple[str, str, str]]:
-    """(function folder, method, route) of every HttpApi event in template.yaml.
-
-    Literal segments first, as API Gateway prefers them over {params}.
-    """
-    routes = []
-    for resource in template()["Resources"].values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        folder = resource["Properties"]["CodeUri"].strip("/").split("/")[-1]
-        for event in resource["Properties"].get("Events", {}).values():
-            if event["Type"] == "HttpApi":
-                props = event["Properties"]
-                routes.append((folder, props["Method"].upper(), props["Path"]))
-    return sorted(routes, key=lambda r: [s.startswith("{") for s in r[2].split("/")])
-
-
-ROUTES = template_routes()
+# (function folder, method, route) of every HttpApi event, literal segments first.
+ROUTES = sorted(
+    ((r.function.code_dir.name, r.method, str(r.path)) for r in TEMPLATE.routes),
+    key=lambda r: [s.startswith("{") for s in r[2].split("/")],
+)
 
 
 def match_route(method: str, path: str) -> tuple[str, str, dict[str, str]]:
-    parts = path.strip("/").split("/")
-    for function, route_method, route in ROUTES:
-        pattern = route.strip("/").split("/")
-        if route_method != method or len(pattern) != len(parts):
-            continue
-        params: dict[str, str] = {}
-        for want, got in zip(pattern, parts, strict=True):
-            if want.startswith("{"):
-                params[want[1:-1]] = got
-            elif want != got:
-                break
-        else:
-            return function, route, params
-    raise AssertionError(f"no route for {method} {path}")
+    """(function folder, route, path parameters) API Gateway picks for `method path`."""
+    found = gateway_match_route(TEMPLATE.routes, method, path)
+    if found is None:
+        raise AssertionError(f"no route for {method} {path}")
+    return found.route.function.code_dir.name, str(found.route.path), found.path_parameters
+
+
+class _Functions:
+    """Runs handlers the way `load_function` loads them (a test may patch those modules)."""
+
+    def invoke(self, function: FunctionSpec, event: dict[str, Any]) -> Any:
+        module = load_function(function.code_dir.name)
+        return handler_of(module, function)(event, LambdaContext())
+
+
+GATEWAY = Gateway(TEMPLATE.routes, _Functions())
 
 
 class Response:
@@ -293,13 +223,22 @@ def call(write_key: str) -> Caller:
         raw_body: str | None = None,
         base64_body: bool = False,
     ) -> Response:
-        function, route, params = match_route(method, path)
-        all_headers = dict(headers or {})
-        if key is not None and "authorization" not in all_headers:
-            all_headers["authorization"] = f"Bearer {key}"
-        event = http_event(method, path, route, params, body, query, all_headers, raw_body)
+        names = {name.lower() for name in headers or {}}
+        all_headers = list((headers or {}).items())
+        if "content-type" not in names:
+            all_headers.append(("content-type", "application/json"))
+        if key is not None and "authorization" not in names:
+            all_headers.append(("authorization", f"Bearer {key}"))
+        text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+        request = Request(
+            method, target(path, query), all_headers, b"" if text is None else text.encode()
+        )
+        routed = GATEWAY.event(request)
+        if routed is None:
+            raise AssertionError(f"no route for {method} {path}")
+        match, event = routed
         event["isBase64Encoded"] = base64_body
-        return Response(load_function(function).lambda_handler(event, LambdaContext()))
+        return Response(GATEWAY.invoker.invoke(match.route.function, event))
 
     return _call
 

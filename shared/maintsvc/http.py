@@ -229,8 +229,8 @@ def positive_id(raw: str, not_found: Callable[[str], NotFoundError]) -> int:
     return number
 
 
-def build_handler(app: APIGatewayHttpResolver) -> Handler:
-    """Register the envelope handlers on `app` and return the Lambda entry point."""
+def _register_envelopes(app: APIGatewayHttpResolver) -> None:
+    """Every error a route raises leaves in the one envelope."""
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response[Any]:
@@ -252,6 +252,39 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
     @app.not_found
     def _no_route(exc: Exception) -> Response[Any]:
         return envelope(404, "NOT_FOUND", "Not found")
+
+
+def _authenticated(
+    table_name: str, headers: dict[str, str], method: str, cache_seconds: int
+) -> apikeys.ApiKey | dict[str, Any]:
+    """The request's API key, or the finished 401/403/500 response."""
+    try:
+        return apikeys.authenticate(
+            Store(table_name), headers.get("authorization"), method, cache_seconds
+        )
+    except ApiError as exc:
+        return _raw_envelope(exc.status, exc.code, exc.message)
+    except Exception:
+        logger.exception("authentication failed")
+        return _raw_envelope(500, "INTERNAL_ERROR", "Internal server error")
+
+
+def _log_write(method: str, event: dict[str, Any], result: dict[str, Any]) -> None:
+    """Who changed what: the key's name (appended to every line, never the key) and outcome."""
+    if method.upper() in apikeys.WRITE_METHODS:
+        logger.info(
+            "write",
+            extra={
+                "method": method,
+                "path": event.get("rawPath"),
+                "status": result.get("statusCode"),
+            },
+        )
+
+
+def build_handler(app: APIGatewayHttpResolver) -> Handler:
+    """Register the envelope handlers on `app` and return the Lambda entry point."""
+    _register_envelopes(app)
 
     def _idempotent(
         table_name: str,
@@ -284,18 +317,11 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
         settings = load_settings()
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         method = event.get("requestContext", {}).get("http", {}).get("method", "GET")
-        try:
-            api_key = apikeys.authenticate(
-                Store(settings.table_name),
-                headers.get("authorization"),
-                method,
-                settings.api_key_cache_seconds,
-            )
-        except ApiError as exc:
-            return _raw_envelope(exc.status, exc.code, exc.message)
-        except Exception:
-            logger.exception("authentication failed")
-            return _raw_envelope(500, "INTERNAL_ERROR", "Internal server error")
+        api_key = _authenticated(
+            settings.table_name, headers, method, settings.api_key_cache_seconds
+        )
+        if not isinstance(api_key, apikeys.ApiKey):
+            return api_key
         logger.append_keys(api_key_name=api_key.name)  # on every line this request logs
         try:
             idempotency_key = headers.get("idempotency-key")
@@ -303,16 +329,7 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
                 result = _idempotent(settings.table_name, api_key, idempotency_key, event, context)
             else:
                 result = app.resolve(event, context)
-            if method.upper() in apikeys.WRITE_METHODS:
-                # Who changed what: the key's name (never the key) with the outcome.
-                logger.info(
-                    "write",
-                    extra={
-                        "method": method,
-                        "path": event.get("rawPath"),
-                        "status": result.get("statusCode"),
-                    },
-                )
+            _log_write(method, event, result)
             return result
         finally:
             logger.remove_keys(["api_key_name"])

@@ -479,35 +479,43 @@ _LIST_OF_SUBSCHEMAS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _MAP_OF_SUBSCHEMAS = ("properties", "patternProperties", "dependentSchemas", "$defs")
 
 
+def subschema_pointers(schema: dict[str, Any], where: str) -> list[str]:
+    """Pointers of the schemas directly inside `schema` (at `where`), its $ref included."""
+    inside: list[str] = []
+    if "$ref" in schema:
+        assert schema["$ref"].startswith("#/"), f"only local references: {schema['$ref']}"
+        inside.append(schema["$ref"][1:])
+    inside += [f"{where}/{keyword}" for keyword in _ONE_SUBSCHEMA if keyword in schema]
+    inside += [
+        f"{where}/{keyword}/{index}"
+        for keyword in _LIST_OF_SUBSCHEMAS
+        for index in range(len(schema.get(keyword, [])))
+    ]
+    inside += [
+        f"{where}/{keyword}/{escape(name)}"
+        for keyword in _MAP_OF_SUBSCHEMAS
+        for name in schema.get(keyword, {})
+    ]
+    return inside
+
+
 def defaults_in_schema(doc: dict[str, Any], pointer: str) -> list[str]:
     """Pointers of every `default` in the schema at `pointer`, $refs and subschemas followed."""
     found: list[str] = []
     visited: set[str] = set()
-
-    def walk(where: str) -> None:
+    pending = [pointer]
+    while pending:
+        where = pending.pop()
         if where in visited:
-            return
+            continue
         visited.add(where)
         schema = lookup(doc, where)
         if not isinstance(schema, dict):
-            return  # a boolean schema
+            continue  # a boolean schema
         if "default" in schema:
             found.append(where)
-        if "$ref" in schema:
-            assert schema["$ref"].startswith("#/"), f"only local references: {schema['$ref']}"
-            walk(schema["$ref"][1:])
-        for keyword in _ONE_SUBSCHEMA:
-            if keyword in schema:
-                walk(f"{where}/{keyword}")
-        for keyword in _LIST_OF_SUBSCHEMAS:
-            for index in range(len(schema.get(keyword, []))):
-                walk(f"{where}/{keyword}/{index}")
-        for keyword in _MAP_OF_SUBSCHEMAS:
-            for name in schema.get(keyword, {}):
-                walk(f"{where}/{keyword}/{escape(name)}")
-
-    walk(pointer)
-    return found
+        pending += subschema_pointers(schema, where)
+    return sorted(found)
 
 
 def patch_request_schemas(doc: dict[str, Any]) -> dict[str, str]:
@@ -724,34 +732,10 @@ def test_conformance_for_the_systems_that_act_on_maintenance(
     api("DELETE", path, 200, headers={"If-Match": current})
 
 
-def test_conformance_error_cases(
-    api: Conformance, read_key: str, monkeypatch: pytest.MonkeyPatch
+def _unauthorised_and_forbidden(
+    api: Conformance, read_key: str, concrete: Callable[[str], str], bodies: dict[str, Any]
 ) -> None:
-    from maintsvc.store import ConditionFailed, Store, TransactionCancelled
-
-    m = api("POST", MAINTENANCES, 201, body=valid_body(start_date_time=NOW + 3600))
-    m_id = m.json["maintenance"]["id"]
-    longest = valid_body(title=" " + "x" * 255 + " ")  # 255 characters once trimmed
-    other_id = api("POST", MAINTENANCES, 201, body=longest).json["maintenance"]["id"]
-    events = api(
-        "POST",
-        MAINTENANCES,
-        201,
-        body=valid_body(start_date_time=NOW + 3600, rrule="FREQ=DAILY;COUNT=3"),
-    )
-    e_mid = events.json["maintenance"]["id"]
-    e_ids = [e["id"] for e in api("GET", fill(EVENTS, e_mid), 200).json["events"]]
-    ids = {MAINTENANCE: (m_id, 1), EVENTS: (m_id, 1), EVENT: (e_mid, e_ids[0])}
-    bodies = {
-        MAINTENANCES: valid_body(),
-        MAINTENANCE: {"title": "x"},
-        EVENT: {"status": "CANCELLED"},
-    }
-
-    def concrete(route: str) -> str:
-        return fill(route, *ids.get(route, (1, 1)))
-
-    # 401 on every operation, 403 for a read-only key on every write.
+    """401 on every operation, 403 for a read-only key on every write."""
     for route, method in api.operations:
         body = bodies.get(route) if method in {"POST", "PATCH"} else None
         api(method, concrete(route), 401, key=None, body=body)
@@ -760,7 +744,9 @@ def test_conformance_error_cases(
         if method in WRITE_METHODS:
             api(method, concrete(route), 403, key=read_key, body=body)
 
-    # 404: unknown and malformed ids, events of another maintenance.
+
+def _not_found(api: Conformance, e_mid: int, e_ids: list[int], other_id: int) -> None:
+    """404: unknown and malformed ids, events of another maintenance."""
     for raw in ("999", "abc", "0"):
         api("GET", fill(MAINTENANCE, raw), 404)
         api("PATCH", fill(MAINTENANCE, raw), 404, body={"title": "x"})
@@ -773,29 +759,43 @@ def test_conformance_error_cases(
     for method in ("GET", "PATCH", "DELETE"):
         api(method, fill(EVENT, other_id, e_ids[0]), 404, body={"status": "CANCELLED"})
 
-    # 400: create and update validation (body_valid: does the document itself reject it?).
-    create_cases: list[tuple[dict[str, Any], bool | None]] = [
-        ({"title": "   "}, False),
-        ({"title": "x" * 256}, False),
-        ({"title": None}, False),
-        ({"start_date_time": "1900000000"}, False),
-        ({"start_date_time": True}, False),
-        ({"start_date_time": -1}, False),
-        ({"timezone": ""}, False),
-        ({"timezone": None}, False),
-        ({"timezone": "Mars/Base"}, None),
-        ({"rrule": "  "}, False),
-        ({"rrule": "FREQ=SECONDLY"}, None),
-        ({"duration_seconds": 1.5}, False),
-        ({"duration_seconds": 31536001}, False),
-        ({"status": "active"}, False),
-        ({"description": 5}, False),
-        ({"monitors": {}}, False),
-        ({"monitors": [{"monitor_tag": "a,b"}]}, False),
-        ({"monitors": [{"monitor_tag": "db", "impact": "down"}]}, False),
-        ({"monitors": [{"monitor_tag": "db"}, {"monitor_tag": "db"}]}, None),
-    ]
-    for overrides, body_valid in create_cases:
+
+CREATE_CASES: list[tuple[dict[str, Any], bool | None]] = [
+    ({"title": "   "}, False),
+    ({"title": "x" * 256}, False),
+    ({"title": None}, False),
+    ({"start_date_time": "1900000000"}, False),
+    ({"start_date_time": True}, False),
+    ({"start_date_time": -1}, False),
+    ({"timezone": ""}, False),
+    ({"timezone": None}, False),
+    ({"timezone": "Mars/Base"}, None),
+    ({"rrule": "  "}, False),
+    ({"rrule": "FREQ=SECONDLY"}, None),
+    ({"duration_seconds": 1.5}, False),
+    ({"duration_seconds": 31536001}, False),
+    ({"status": "active"}, False),
+    ({"description": 5}, False),
+    ({"monitors": {}}, False),
+    ({"monitors": [{"monitor_tag": "a,b"}]}, False),
+    ({"monitors": [{"monitor_tag": "db", "impact": "down"}]}, False),
+    ({"monitors": [{"monitor_tag": "db"}, {"monitor_tag": "db"}]}, None),
+]
+
+EVENT_CASES: list[tuple[dict[str, Any], bool | None]] = [
+    ({"status": "CANCELLED", "start_date_time": NOW}, False),
+    ({}, False),
+    ({"start_date_time": NOW}, False),
+    ({"start_date_time": "x", "end_date_time": NOW}, False),
+    ({"start_date_time": NOW, "end_date_time": NOW + 59}, None),
+    ({"status": "ONGOING"}, False),
+    ({"status": "COMPLETED"}, None),  # only from ONGOING
+]
+
+
+def _invalid_bodies(api: Conformance, m_id: int, e_mid: int, e_ids: list[int]) -> None:
+    """400: create, update and event validation (body_valid: does the document reject it?)."""
+    for overrides, body_valid in CREATE_CASES:
         api("POST", MAINTENANCES, 400, body=valid_body(**overrides), body_valid=body_valid)
         api("PATCH", fill(MAINTENANCE, m_id), 400, body=overrides, body_valid=body_valid)
     missing = valid_body()
@@ -804,21 +804,17 @@ def test_conformance_error_cases(
     api("PATCH", fill(MAINTENANCE, m_id), 400, body={"rrule": None}, body_valid=False)
 
     event = fill(EVENT, e_mid, e_ids[0])
-    event_cases: list[tuple[dict[str, Any], bool | None]] = [
-        ({"status": "CANCELLED", "start_date_time": NOW}, False),
-        ({}, False),
-        ({"start_date_time": NOW}, False),
-        ({"start_date_time": "x", "end_date_time": NOW}, False),
-        ({"start_date_time": NOW, "end_date_time": NOW + 59}, None),
-        ({"status": "ONGOING"}, False),
-        ({"status": "COMPLETED"}, None),  # only from ONGOING
-    ]
-    for body, body_valid in event_cases:
+    for body, body_valid in EVENT_CASES:
         api("PATCH", event, 400, body=body, body_valid=body_valid)
     done = fill(EVENT, e_mid, e_ids[1])
     api("PATCH", done, 200, body={"status": "CANCELLED"})
     api("PATCH", done, 400, body={"start_date_time": NOW, "end_date_time": NOW + 600})
 
+
+def _malformed_bodies_and_queries(
+    api: Conformance, concrete: Callable[[str], str], bodies: dict[str, Any]
+) -> None:
+    """400 for bodies that are not JSON objects and bad query values, 413 past 1 MiB."""
     for route in (MAINTENANCES, MAINTENANCE, EVENT):
         method = "POST" if route == MAINTENANCES else "PATCH"
         api(method, concrete(route), 400, raw_body="{nope")
@@ -850,7 +846,13 @@ def test_conformance_error_cases(
     ):
         api("GET", FEED, 400, query=query)
 
-    # 409: every conditional write loses its race (the server retries, then gives up).
+
+def _conflicts(
+    api: Conformance, monkeypatch: pytest.MonkeyPatch, concrete: Callable[[str], str]
+) -> None:
+    """409: every conditional write loses its race (the server retries, then gives up)."""
+    from maintsvc.store import ConditionFailed, Store, TransactionCancelled
+
     def losing_update(self: Store, *args: Any, condition: str | None = None, **kw: Any) -> Any:
         if condition:
             raise ConditionFailed("lost a race")
@@ -882,7 +884,16 @@ def test_conformance_error_cases(
     monkeypatch.setattr(maintenances, "create_maintenance", duplicate_arrives)
     api("POST", MAINTENANCES, 201, body=valid_body(), headers=racing)
 
-    # 500 from every operation: the key is cached, then DynamoDB breaks.
+
+def _server_errors(
+    api: Conformance,
+    monkeypatch: pytest.MonkeyPatch,
+    concrete: Callable[[str], str],
+    bodies: dict[str, Any],
+) -> None:
+    """500 from every operation: the key is cached, then DynamoDB breaks."""
+    from maintsvc.store import Store
+
     def broken(self: Store) -> Any:
         raise RuntimeError("secret internals")
 
@@ -892,6 +903,39 @@ def test_conformance_error_cases(
             body = bodies.get(route) if method in {"POST", "PATCH"} else None
             response = api(method, concrete(route), 500, body=body)
             assert "secret" not in response.text
+
+
+def test_conformance_error_cases(
+    api: Conformance, read_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = api("POST", MAINTENANCES, 201, body=valid_body(start_date_time=NOW + 3600))
+    m_id = m.json["maintenance"]["id"]
+    longest = valid_body(title=" " + "x" * 255 + " ")  # 255 characters once trimmed
+    other_id = api("POST", MAINTENANCES, 201, body=longest).json["maintenance"]["id"]
+    events = api(
+        "POST",
+        MAINTENANCES,
+        201,
+        body=valid_body(start_date_time=NOW + 3600, rrule="FREQ=DAILY;COUNT=3"),
+    )
+    e_mid = events.json["maintenance"]["id"]
+    e_ids = [e["id"] for e in api("GET", fill(EVENTS, e_mid), 200).json["events"]]
+    ids = {MAINTENANCE: (m_id, 1), EVENTS: (m_id, 1), EVENT: (e_mid, e_ids[0])}
+    bodies = {
+        MAINTENANCES: valid_body(),
+        MAINTENANCE: {"title": "x"},
+        EVENT: {"status": "CANCELLED"},
+    }
+
+    def concrete(route: str) -> str:
+        return fill(route, *ids.get(route, (1, 1)))
+
+    _unauthorised_and_forbidden(api, read_key, concrete, bodies)
+    _not_found(api, e_mid, e_ids, other_id)
+    _invalid_bodies(api, m_id, e_mid, e_ids)
+    _malformed_bodies_and_queries(api, concrete, bodies)
+    _conflicts(api, monkeypatch, concrete)
+    _server_errors(api, monkeypatch, concrete, bodies)
 
     declared = {
         (path, method, int(status))

@@ -5,15 +5,10 @@ import http.client
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import textwrap
-import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,17 +19,17 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from devtools import devserver
-from devtools.devserver import (
-    DevServer,
+from devtools.childstack import start_child_stack
+from devtools.devserver import DevServer, serve
+from devtools.gateway import (
     HttpResponse,
     MalformedLambdaResponse,
     RouteMatch,
     build_http_event,
-    ensure_table,
     http_response_from_lambda,
     match_route,
-    serve,
 )
+from devtools.localaws import ensure_table
 from devtools.template import (
     DEFAULT_TEMPLATE,
     FunctionSpec,
@@ -44,41 +39,10 @@ from devtools.template import (
 )
 from maintsvc import apikeys, keys, store
 from maintsvc.store import Store
+from tests.devtools.conftest import OPENER, call, unique_table, write_fake_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = re.compile(r"kener_[0-9a-f]{64}")
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Dummy credentials, no endpoint: the server under test picks its own DynamoDB."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    store.reset_clients()
-    apikeys.clear_cache()
-    yield
-    store.reset_clients()
-    apikeys.clear_cache()
-
-
-def call(
-    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with _opener.open(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-def unique_table() -> str:
-    return f"devserver-test-{uuid.uuid4().hex[:8]}"
 
 
 # -- template.yaml ----------------------------------------------------------------------------
@@ -349,114 +313,6 @@ def test_lambda_results_map_to_http_like_payload_format_2() -> None:
 
 # -- the server over HTTP, with stand-in functions --------------------------------------------
 
-FAKE_TEMPLATE = """
-Parameters:
-  Greeting: {Type: String, Default: hello}
-Globals:
-  Function:
-    Timeout: 5
-    MemorySize: 256
-    Environment:
-      Variables:
-        TABLE_NAME: !Ref Table
-        GREETING: !Ref Greeting
-        OUT_DIR: "%(out)s"
-        AWS_ENDPOINT_URL_DYNAMODB: ""
-Resources:
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: PK, AttributeType: S}]
-      KeySchema: [{AttributeName: PK, KeyType: HASH}]
-      TimeToLiveSpecification: {AttributeName: expires_at, Enabled: true}
-  EchoFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: echo/
-      Handler: app.handler
-      Environment:
-        Variables:
-          FLAG: true
-      Events:
-        Echo: {Type: HttpApi, Properties: {Path: "/echo/{id}", Method: ANY}}
-        Boom: {Type: HttpApi, Properties: {Path: /boom, Method: GET}}
-        Plain: {Type: HttpApi, Properties: {Path: /plain, Method: GET}}
-  TickFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: tick/
-      Handler: app.handler
-      Events:
-        Tick: {Type: Schedule, Properties: {Schedule: rate(1 minute)}}
-"""
-
-ECHO_APP = """
-import json
-import os
-
-NAMES = ("TABLE_NAME", "GREETING", "FLAG", "AWS_ENDPOINT_URL_DYNAMODB")
-
-
-def handler(event, context):
-    if event["rawPath"] == "/boom":
-        raise RuntimeError("boom")
-    if event["rawPath"] == "/plain":
-        return "just text"
-    return {
-        "statusCode": 200,
-        "headers": {"content-type": "application/json"},
-        "cookies": ["seen=1"],
-        "body": json.dumps({
-            "event": event,
-            "env": {k: os.environ.get(k) for k in NAMES},
-            "context": {
-                "function_name": context.function_name,
-                "memory_limit_in_mb": context.memory_limit_in_mb,
-                "remaining": context.get_remaining_time_in_millis(),
-                "arn": context.invoked_function_arn,
-            },
-        }),
-    }
-"""
-
-TICK_APP = """
-import json
-import os
-from pathlib import Path
-
-
-def handler(event, context):
-    with (Path(os.environ["OUT_DIR"]) / "ticks.jsonl").open("a") as out:
-        out.write(json.dumps(event) + "\\n")
-    if os.environ.get("FLAG") is not None:
-        raise AssertionError("another function's variable leaked in")
-"""
-
-
-def write_fake_stack(directory: Path) -> None:
-    (directory / "template.yaml").write_text(FAKE_TEMPLATE % {"out": directory})
-    for name, source in (("echo", ECHO_APP), ("tick", TICK_APP)):
-        (directory / name).mkdir()
-        (directory / name / "app.py").write_text(source)
-
-
-@pytest.fixture
-def fake_stack(
-    tmp_path: Path, aws_env: None, capsys: pytest.CaptureFixture[str]
-) -> Iterator[tuple[DevServer, Path]]:
-    write_fake_stack(tmp_path)
-    server = serve(
-        port=0,
-        table_name=unique_table(),
-        template_path=tmp_path / "template.yaml",
-        tick_seconds=0.2,
-    )
-    try:
-        yield server, tmp_path
-    finally:
-        server.shutdown()
-
 
 def test_server_invokes_handlers_with_real_events(fake_stack: tuple[DevServer, Path]) -> None:
     server, _ = fake_stack
@@ -555,11 +411,11 @@ def test_shutdown_stops_everything_and_restores_the_environment(
     assert capsys.readouterr().out.splitlines()[-1] == f"API key: {server.api_key}"
     server.shutdown()
     assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
-    assert "AWS_ENDPOINT_URL_EVENTS" not in os.environ
+    assert "AWS_ENDPOINT_URL_EVENTBRIDGE" not in os.environ
     with pytest.raises(urllib.error.URLError):
-        _opener.open(server.url, timeout=5)
+        OPENER.open(server.url, timeout=5)
     with pytest.raises(urllib.error.URLError):
-        _opener.open(server.endpoint, timeout=5)
+        OPENER.open(server.endpoint, timeout=5)
 
 
 # -- the server with the real functions -------------------------------------------------------
@@ -654,46 +510,23 @@ def test_create_table_only_against_an_external_dynamodb(
         moto.stop()
 
 
+@pytest.mark.slow
 def test_make_dev_entry_point_prints_the_key_last_and_stops_on_sigterm(
     aws_env: None, tmp_path: Path
 ) -> None:
     dev_key = "kener_" + "c" * 64
-    env = {
-        **os.environ,
-        "PORT": "0",
+    settings = {
         "DEV_API_KEY": dev_key,
         "DEV_TICK_SECONDS": "3600",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "shared"), str(ROOT)]),
+        "DEV_DATA_DIR": str(tmp_path / "data"),
     }
     errors = tmp_path / "stderr"
-    with (
-        errors.open("w") as stderr,
-        subprocess.Popen(
-            [sys.executable, "-m", "devtools.devserver"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        ) as process,
-    ):
-        watchdog = threading.Timer(60, process.kill)  # a hung server must not hang the suite
-        watchdog.start()
+    with errors.open("w") as stderr:
+        stack = start_child_stack(settings, stderr=stderr)
         try:
-            assert process.stdout is not None
-            lines = []
-            for line in process.stdout:
-                lines.append(line.rstrip("\n"))
-                if line.startswith("API key:"):
-                    break
-            assert lines and lines[-1] == f"API key: {dev_key}", errors.read_text()
-            url = re.search(r"http://127\.0\.0\.1:\d+", lines[0])
-            assert url is not None
-            status, _, body = call(f"{url.group()}/no/such/route")
+            assert stack.banner[-1] == f"API key: {dev_key}", errors.read_text()
+            status, _, body = call(f"{stack.url}/no/such/route")
             assert (status, json.loads(body)) == (404, {"message": "Not Found"})
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=20) == 0
+            assert stack.stop(timeout=20) == 0
         finally:
-            watchdog.cancel()
-            if process.poll() is None:
-                process.kill()
+            stack.process.kill()

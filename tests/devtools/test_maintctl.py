@@ -1,19 +1,20 @@
 """maintctl against a moto table created from template.yaml, as an operator would run it."""
 
 import json
+import os
 import re
 from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 
 from devtools import maintctl
-from devtools.devserver import ensure_table
+from devtools.localaws import MotoSandbox
 from devtools.template import load_template
 from maintsvc import apikeys, store
 from maintsvc.store import Store
 
 TABLE = "maintctl-test"
+SANDBOX = MotoSandbox(load_template().table, TABLE, "us-east-1")
 KEY = re.compile(r"kener_[0-9a-f]{64}")
 
 
@@ -23,12 +24,12 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("TABLE_NAME", TABLE)
-    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name)
+    with SANDBOX.active():  # moto, and the table fresh for each test
         store.reset_clients()
         apikeys.clear_cache()
-        ensure_table(load_template().table, TABLE)
         yield
     store.reset_clients()
 

@@ -13,9 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fuzz.run import SCHEMA, schema_operations
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # a dev server and schemathesis in subprocesses
+
 QUICK = ["--phases", "examples,fuzzing", "--max-examples", "5", "--time-limit", "60"]
 
 

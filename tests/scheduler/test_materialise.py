@@ -10,12 +10,13 @@ from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.localaws import MotoSandbox
 from maintsvc import keys
 from maintsvc.config import load_settings
 from maintsvc.maintenances import create_maintenance, update_maintenance
 from maintsvc.materialise import materialise_occurrences
 from maintsvc.store import Store
-from tests.conftest import NOW
+from tests.conftest import NOW, property_examples
 
 DAY = 86400
 
@@ -49,7 +50,10 @@ RULES = st.builds(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.property
+@settings(
+    max_examples=property_examples(25), deadline=None, suppress_health_check=list(HealthCheck)
+)
 @given(
     rule=RULES,
     start_offset=st.integers(-90 * DAY, 40 * DAY).map(lambda s: s - s % 60),
@@ -57,10 +61,11 @@ RULES = st.builds(
     cap=st.integers(1, 60),
 )
 def test_stored_events_equal_dateutil_within_horizon_and_cap(
-    aws: None, rule: str, start_offset: int, duration: int, cap: int
+    aws: None, sandbox: MotoSandbox, rule: str, start_offset: int, duration: int, cap: int
 ) -> None:
     import os
 
+    sandbox.reset()  # each example its own table: none grows with the examples before it
     os.environ["MAX_FUTURE_EVENTS"] = str(cap)
     try:
         store = Store(load_settings().table_name)

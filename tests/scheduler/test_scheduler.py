@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from devtools.seeding import seed_due_events
 from maintsvc import keys
 from maintsvc.config import Settings
 from maintsvc.maintenances import create_maintenance, update_maintenance
@@ -185,39 +186,10 @@ def test_stale_pending_events_of_an_old_schedule_are_cleared(
     assert all(e["end_date_time"] - e["start_date_time"] == 900 for e in fresh)
 
 
-def seed_due_events(store: Store, maintenances: int, per_maintenance: int) -> list[int]:
-    """Write ACTIVE maintenances and their SCHEDULED events directly (BatchWriteItem).
-
-    moto copies the whole table for every transaction, so seeding thousands of
-    events through create would test moto's memory, not the tick.
-    """
-    from maintsvc.items import event_item, maintenance_index_attributes
-
-    items: list[dict[str, Any]] = []
-    event_id = 0
-    for maintenance_id in range(1, maintenances + 1):
-        maintenance = {
-            "id": maintenance_id, "title": "t", "description": None, "start_date_time": NOW,
-            "timezone": "UTC", "rrule": f"FREQ=MINUTELY;INTERVAL=5;COUNT={per_maintenance}",
-            "duration_seconds": 60, "status": "ACTIVE", "monitors": [], "created_at": "x",
-            "updated_at": "x", "schedule_version": 1, "revision": 1, "event_years": {2030},
-        }  # fmt: skip
-        items.append({**maintenance, **maintenance_index_attributes(maintenance)})
-        for n in range(per_maintenance):
-            event_id += 1
-            start = NOW + n * 300
-            items.append(
-                event_item(
-                    maintenance_id, event_id, start, start, start + 60, "SCHEDULED", 1, "x", 300
-                )
-            )
-    store.batch_write(puts=items)
-    return list(range(1, maintenances + 1))
-
-
+@pytest.mark.slow
 def test_five_thousand_due_events(store: Store, settings: Settings) -> None:
     """5,000 events whose windows all passed unseen, advanced in one tick."""
-    ids = seed_due_events(store, 10, 500)
+    ids = seed_due_events(store, 10, 500, NOW)
     end_of_all = NOW + 500 * 300
     report = run_tick(store, settings, end_of_all)
     assert report.due_seen == report.transitions == 5000

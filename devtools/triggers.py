@@ -1,0 +1,304 @@
+"""What invokes functions besides HTTP: EventBridge schedules and the table's stream.
+
+* `Ticker` invokes every Schedule function with the event an EventBridge
+  rule delivers, at start and then every `interval` seconds.
+* `StreamReader` takes the table's stream records from the embedded moto
+  between requests and hands them, in order, to its subscribers (which is
+  also how moto stops keeping them: see devtools.localaws).
+* `EventSourceMapping` is Lambda's poller for one DynamoDB event of the
+  template (NotifierFunction's): FilterCriteria, BatchSize,
+  MaximumBatchingWindowInSeconds, ReportBatchItemFailures and
+  MaximumRetryAttempts as the template sets them.
+
+Every thread here is a daemon and `stop()` waits for none of them for long:
+the dev server must stop within 2 s whatever a function is doing.
+"""
+
+import json
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from devtools.gateway import Invoker
+from devtools.localaws import EmbeddedMoto, take_stream_records
+from devtools.template import ACCOUNT_ID, ScheduleSpec, StreamSpec
+
+# How long stop() waits for a thread that is busy in a function (then leaves it).
+STOP_GRACE_SECONDS = 0.2
+# Matching stream records waiting for the function beyond this many are dropped,
+# oldest first (deployed, records expire after 24 hours).
+BACKLOG_LIMIT = 10_000
+MAX_RETRY_DELAY_SECONDS = 10.0
+
+Subscriber = Callable[[list[dict[str, Any]]], None]
+
+
+def _log_failure(what: str) -> None:
+    print(f"devserver: {what}:\n{traceback.format_exc()}", file=sys.stderr, end="")
+
+
+def scheduled_event(
+    schedule: ScheduleSpec, region: str, now: float | None = None
+) -> dict[str, Any]:
+    """The event an EventBridge schedule rule delivers to its target."""
+    moment = time.gmtime(time.time() if now is None else now)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", moment),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{schedule.rule_name}"],
+        "detail": {},
+    }
+
+
+class _Worker:
+    """A daemon thread running `_run` until `stop()`."""
+
+    def __init__(self, name: str) -> None:
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake()
+        self._thread.join(STOP_GRACE_SECONDS)
+
+    def _wake(self) -> None:
+        """Interrupt whatever wait `_run` is in (the stop event does it by default)."""
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Ticker(_Worker):
+    """Invokes every Schedule function at start and then every `interval` seconds.
+
+    The template's rates are not parsed: the service's only schedule is
+    rate(1 minute), and DEV_TICK_SECONDS speeds it up for tests and demos.
+    A failing tick is logged and the next one runs as usual, as with
+    EventBridge (the rule has no retries).
+    """
+
+    def __init__(
+        self, schedules: Sequence[ScheduleSpec], lambdas: Invoker, interval: float, region: str
+    ) -> None:
+        super().__init__("devserver-ticker")
+        self._schedules = list(schedules)
+        self._lambdas = lambdas
+        self._interval = interval
+        self._region = region
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            for schedule in self._schedules:
+                try:
+                    self._lambdas.invoke(schedule.function, scheduled_event(schedule, self._region))
+                except Exception:
+                    _log_failure(f"{schedule.function.logical_id} tick failed")
+            self._stopping.wait(self._interval)
+
+
+class StreamReader(_Worker):
+    """Every `interval` s, the table's new stream records to each subscriber, in order."""
+
+    def __init__(
+        self,
+        moto: EmbeddedMoto,
+        table_name: str,
+        region: str,
+        subscribers: Sequence[Subscriber],
+        interval: float = 0.25,
+    ) -> None:
+        super().__init__("devserver-stream")
+        self._moto = moto
+        self._table_name = table_name
+        self._region = region
+        self._subscribers = list(subscribers)
+        self._interval = interval
+        self._reading = threading.Lock()  # the thread and a final read_once() keep order
+
+    def read_once(self) -> int:
+        """Hand on whatever the stream holds now; the number of records."""
+        with self._reading:
+            with self._moto.lock:
+                table = self._moto.table(self._table_name, self._region)
+                records = [record.to_json() for record in take_stream_records(table)]
+            for subscriber in self._subscribers:
+                subscriber(records)
+            return len(records)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.read_once()
+            except Exception:
+                _log_failure("reading the table stream failed")
+
+
+def pattern_matches(pattern: dict[str, Any], data: Any) -> bool:
+    """Lambda event filtering: every field of `pattern` matches `data` (nested objects recurse).
+
+    A field's list matches when any of its rules does: a value (equal, or
+    contained in a list), or one of the operators `prefix`, `suffix`,
+    `anything-but` and `exists` (devtools.template refuses any other).
+    """
+    for key, expected in pattern.items():
+        present = isinstance(data, dict) and key in data
+        value = data[key] if present else None
+        if isinstance(expected, dict):
+            if not (present and pattern_matches(expected, value)):
+                return False
+        elif not any(_rule_matches(rule, present, value) for rule in expected):
+            return False
+    return True
+
+
+def _rule_matches(rule: Any, present: bool, value: Any) -> bool:
+    if not isinstance(rule, dict):
+        return present and (value == rule or (isinstance(value, list) and rule in value))
+    ((operator, argument),) = rule.items()
+    if operator == "exists":
+        return present is argument
+    if operator == "anything-but":
+        excluded = argument if isinstance(argument, list) else [argument]
+        return present and value not in excluded
+    if not (present and isinstance(value, str)):
+        return False
+    return value.startswith(argument) if operator == "prefix" else value.endswith(argument)
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A moto stream record as Lambda delivers it: plain JSON, times as epoch seconds."""
+    dynamodb = dict(record["dynamodb"])
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    copied: dict[str, Any] = json.loads(json.dumps({**record, "dynamodb": dynamodb}))
+    copied["eventSourceARN"] = stream_arn
+    return copied
+
+
+class EventSourceMapping(_Worker):
+    """Lambda's stream poller for one function: filter, batch, invoke, retry (see module doc).
+
+    `offer` is a StreamReader subscriber. Records that pass the filters
+    wait in order; a batch is sent once `batch_size` are waiting or the
+    first of them has waited the batching window. A batch that fails (the
+    function raises, or reports an item failure) is sent again from the
+    failed record, after a pause that doubles each time (from `retry_delay`
+    seconds), until the retry limit, and is
+    then dropped with a message: later records wait for it, as on a shard.
+    """
+
+    def __init__(
+        self, spec: StreamSpec, lambdas: Invoker, stream_arn: str, retry_delay: float = 0.5
+    ) -> None:
+        super().__init__(f"devserver-{spec.function.logical_id}-{spec.event_name}")
+        self._spec = spec
+        self._retry_delay = retry_delay
+        self._lambdas = lambdas
+        self._stream_arn = stream_arn
+        self._waiting: deque[tuple[float, dict[str, Any]]] = deque()
+        self._condition = threading.Condition()
+        self.dropped = 0
+
+    def offer(self, records: list[dict[str, Any]]) -> None:
+        filters = self._spec.filters
+        wanted = [r for r in records if not filters or any(pattern_matches(f, r) for f in filters)]
+        if not wanted:
+            return
+        now = time.monotonic()
+        with self._condition:
+            self._waiting.extend((now, lambda_record(r, self._stream_arn)) for r in wanted)
+            overflow = len(self._waiting) - BACKLOG_LIMIT
+            for _ in range(max(0, overflow)):
+                self._waiting.popleft()
+                self.dropped += 1
+            self._condition.notify_all()
+        if overflow > 0:
+            print(
+                f"devserver: {self._spec.function.logical_id} is behind: dropped the "
+                f"{overflow} oldest stream records",
+                file=sys.stderr,
+            )
+
+    def _wake(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+    def _next_batch(self) -> list[dict[str, Any]]:
+        """Wait for a full batch or the window's end (or stop); take the batch."""
+        with self._condition:
+            while not self._stopping.is_set():
+                if len(self._waiting) >= self._spec.batch_size:
+                    break
+                if self._waiting:
+                    ready_at = self._waiting[0][0] + self._spec.batching_window_seconds
+                    if time.monotonic() >= ready_at:
+                        break
+                    self._condition.wait(ready_at - time.monotonic())
+                else:
+                    self._condition.wait()
+            count = min(len(self._waiting), self._spec.batch_size)
+            return [self._waiting.popleft()[1] for _ in range(count)]
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            batch = self._next_batch()
+            if batch:
+                self._deliver(batch)
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        name = self._spec.function.logical_id
+        for attempt in range(self._spec.maximum_retry_attempts + 1):
+            try:
+                failed_from = self._failed_from(
+                    batch, self._lambdas.invoke(self._spec.function, {"Records": batch})
+                )
+            except Exception:
+                _log_failure(f"{name} failed on a batch of {len(batch)} stream records")
+                failed_from = 0
+            if failed_from is None:
+                return
+            batch = batch[failed_from:]
+            delay = min(self._retry_delay * 2**attempt, MAX_RETRY_DELAY_SECONDS)
+            if self._stopping.wait(delay):
+                return
+        print(
+            f"devserver: {name}: gave up on {len(batch)} stream records after "
+            f"{self._spec.maximum_retry_attempts} retries",
+            file=sys.stderr,
+        )
+
+    def _failed_from(self, batch: list[dict[str, Any]], result: Any) -> int | None:
+        """Where to resend from, per ReportBatchItemFailures; None when the batch is done.
+
+        An item identifier that names no record of the batch fails it all,
+        as Lambda does.
+        """
+        if not self._spec.report_batch_item_failures or not isinstance(result, dict):
+            return None
+        failures = result.get("batchItemFailures") or []
+        if not failures:
+            return None
+        positions = {r["dynamodb"]["SequenceNumber"]: i for i, r in enumerate(batch)}
+        found = [
+            positions.get(f.get("itemIdentifier")) if isinstance(f, dict) else None
+            for f in failures
+        ]
+        if any(position is None for position in found):
+            return 0
+        return min(position for position in found if position is not None)

@@ -1,0 +1,338 @@
+"""`make dev` under use: concurrent requests, the table stream, saved data, stopping fast."""
+
+import contextlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.dynamodb.models import dynamodb_backends
+
+from devtools.childstack import ChildStack, start_child_stack
+from devtools.devserver import DevServer, DevServerError, serve
+from devtools.lambdas import LocalLambda
+from devtools.template import ACCOUNT_ID, FunctionSpec, StreamSpec
+from devtools.triggers import EventSourceMapping, pattern_matches
+from maintsvc.notify import SOURCE
+from tests.devtools.conftest import call, unique_table, write_fake_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTIFIER_FILTER = json.loads(
+    '{"eventName": ["MODIFY"], "dynamodb": {"Keys": {"SK": {"S": [{"prefix": "E#"}]}}}}'
+)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+
+def create(url: str, key: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "title": "t",
+        "start_date_time": (int(time.time()) // 60 + 90) * 60,
+        "rrule": "FREQ=DAILY;COUNT=2",
+        "duration_seconds": 600,
+        **fields,
+    }
+    status, _, raw = call(f"{url}/api/v4/maintenances", "POST", body, auth(key))
+    assert status == 201, raw
+    created: dict[str, Any] = json.loads(raw)["maintenance"]
+    return created
+
+
+def maintenance_ids(url: str, key: str) -> list[int]:
+    status, _, raw = call(f"{url}/api/v4/maintenances", headers=auth(key))
+    assert status == 200, raw
+    return [m["id"] for m in json.loads(raw)["maintenances"]]
+
+
+def call_quietly(url: str) -> None:
+    """A request whose server may go away while it waits (the point of the test)."""
+    with contextlib.suppress(OSError):
+        call(url)
+
+
+def eventually(check: Any, seconds: float = 10.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+# -- concurrency ------------------------------------------------------------------------------
+
+
+def test_requests_do_not_wait_for_one_another(fake_stack: tuple[DevServer, Path]) -> None:
+    server, _ = fake_stack
+    statuses: list[int] = []
+
+    def slow() -> None:
+        statuses.append(call(f"{server.url}/slow/1.5")[0])
+
+    clients = [threading.Thread(target=slow) for _ in range(3)]
+    started = time.monotonic()
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    assert statuses == [200, 200, 200]
+    assert time.monotonic() - started < 4.0  # one after the other would be 4.5 s
+
+
+def test_shutdown_does_not_wait_for_a_busy_handler(fake_stack: tuple[DevServer, Path]) -> None:
+    server, _ = fake_stack
+    threading.Thread(target=call_quietly, args=(f"{server.url}/slow/20",), daemon=True).start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.shutdown()  # (the fixture's own shutdown then finds nothing left to stop)
+    assert time.monotonic() - started < 2.0
+
+
+def test_each_concurrent_request_gets_its_own_execution_environment() -> None:
+    """Handlers keep the current request in module globals: two must never share a module."""
+    code = ROOT / "functions" / "maintenances"
+    spec = FunctionSpec("Fn", code, "app.lambda_handler", 3, 128, {}, (ROOT / "shared",))
+    lambdas = LocalLambda([spec], "us-east-1")
+    try:
+        first, second = lambdas._take(spec), lambdas._take(spec)  # two requests at once
+        assert {first, second} == {
+            sys.modules["devserver_function_Fn"].lambda_handler,
+            sys.modules["devserver_function_Fn_2"].lambda_handler,
+        }
+    finally:
+        lambdas.close()
+
+
+# -- the table stream -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def real_stack(aws_env: None, tmp_path: Path) -> Iterator[DevServer]:
+    server = serve(port=0, table_name=unique_table(), tick_seconds=3600, out=io.StringIO())
+    try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+def test_status_changes_reach_eventbridge_through_the_table_stream(real_stack: DevServer) -> None:
+    sqs = boto3.client("sqs", endpoint_url=real_stack.endpoint)
+    events = boto3.client("events")  # AWS_ENDPOINT_URL_EVENTBRIDGE: the stack's moto
+    queue = sqs.create_queue(QueueName=f"q-{real_stack.table_name}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    events.put_rule(Name=real_stack.table_name, EventPattern=json.dumps({"source": [SOURCE]}))
+    events.put_targets(Rule=real_stack.table_name, Targets=[{"Id": "q", "Arn": arn["QueueArn"]}])
+
+    key = real_stack.api_key
+    maintenance = create(real_stack.url, key)
+    events_url = f"{real_stack.url}/api/v4/maintenances/{maintenance['id']}/events"
+    first = json.loads(call(events_url, headers=auth(key))[2])["events"][0]
+    status, _, raw = call(
+        f"{events_url}/{first['id']}", "PATCH", {"status": "CANCELLED"}, auth(key)
+    )
+    assert status == 200, raw
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+    notifications = eventually(received)
+    assert [n["detail"]["to_status"] for n in notifications] == ["CANCELLED"]
+    assert notifications[0]["detail"]["event_id"] == first["id"]
+
+
+def test_stream_records_are_let_go_once_read(real_stack: DevServer) -> None:
+    create(real_stack.url, real_stack.api_key, rrule="FREQ=HOURLY;COUNT=50")
+    table = dynamodb_backends[ACCOUNT_ID]["us-east-1"].get_table(real_stack.table_name)
+    assert eventually(lambda: not table.stream_shard.items)
+    assert table.stream_shard.starting_sequence_number > 1100000000017454423009 + 50
+
+
+def test_filter_patterns_as_lambda_applies_them() -> None:
+    modify = {"eventName": "MODIFY", "dynamodb": {"Keys": {"SK": {"S": "E#000001"}}}}
+    assert pattern_matches(NOTIFIER_FILTER, modify)
+    assert not pattern_matches(NOTIFIER_FILTER, {**modify, "eventName": "INSERT"})
+    assert not pattern_matches(
+        NOTIFIER_FILTER, {**modify, "dynamodb": {"Keys": {"SK": {"S": "M"}}}}
+    )
+    assert not pattern_matches(NOTIFIER_FILTER, {"eventName": "MODIFY"})
+    assert pattern_matches({"a": [{"exists": False}]}, {"b": 1})
+    assert pattern_matches(
+        {"a": [{"anything-but": ["x"]}], "b": [{"suffix": "z"}]}, {"a": "y", "b": "yz"}
+    )
+    assert pattern_matches({"tags": ["blue"]}, {"tags": ["red", "blue"]})
+
+
+class _Recorder:
+    """An invoker that answers from a script and records what it was sent."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.batches: list[list[str]] = []
+
+    def invoke(self, function: FunctionSpec, event: dict[str, Any]) -> Any:
+        self.batches.append([r["dynamodb"]["SequenceNumber"] for r in event["Records"]])
+        answer = self.answers.pop(0) if self.answers else {"batchItemFailures": []}
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def record(sequence: int, event_name: str = "MODIFY") -> dict[str, Any]:
+    return {
+        "eventName": event_name,
+        "dynamodb": {"SequenceNumber": str(sequence), "Keys": {"SK": {"S": f"E#{sequence}"}}},
+    }
+
+
+def mapping(recorder: _Recorder, batch_size: int = 3, retries: int = 5) -> EventSourceMapping:
+    function = FunctionSpec("Notifier", ROOT, "app.handler", 60, 128, {}, ())
+    spec = StreamSpec(
+        function, "Changes", True, batch_size, 0.05, retries, True, (NOTIFIER_FILTER,)
+    )
+    return EventSourceMapping(spec, recorder, "arn:stream", retry_delay=0.01)
+
+
+def test_batches_are_filtered_and_retried_from_the_failed_record(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recorder = _Recorder({"batchItemFailures": [{"itemIdentifier": "2"}]}, RuntimeError("down"))
+    poller = mapping(recorder)
+    poller.start()
+    try:
+        poller.offer([record(1), record(9, "INSERT"), record(2), record(3), record(4)])
+        assert eventually(lambda: len(recorder.batches) >= 4)
+    finally:
+        poller.stop()
+    # 1-3 fails from 2; 2-3 raises; 2-3 again; then 4 on its own.
+    assert recorder.batches[:4] == [["1", "2", "3"], ["2", "3"], ["2", "3"], ["4"]]
+    assert "RuntimeError: down" in capsys.readouterr().err
+
+
+def test_a_batch_that_keeps_failing_is_dropped_after_the_retries(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recorder = _Recorder(*[{"batchItemFailures": [{"itemIdentifier": "bogus"}]}] * 3)
+    poller = mapping(recorder, retries=1)
+    poller.start()
+    try:
+        poller.offer([record(1), record(2)])
+        assert eventually(lambda: "gave up" in capsys.readouterr().err, 5)
+        poller.offer([record(3)])
+        assert eventually(lambda: ["3"] in recorder.batches)
+    finally:
+        poller.stop()
+    assert recorder.batches[:2] == [["1", "2"], ["1", "2"]]
+
+
+# -- data that survives a restart -------------------------------------------------------------
+
+
+def test_data_survives_a_restart_and_reset_starts_empty(aws_env: None, tmp_path: Path) -> None:
+    name = unique_table()
+
+    def start(**options: Any) -> DevServer:
+        return serve(
+            port=0,
+            table_name=name,
+            tick_seconds=3600,
+            data_dir=tmp_path,
+            out=io.StringIO(),
+            **options,
+        )
+
+    server = start()
+    try:
+        first_key = server.api_key
+        created = create(server.url, first_key)
+    finally:
+        server.shutdown()
+    assert (tmp_path / f"{name}.jsonl").exists()
+
+    server = start()
+    try:
+        assert maintenance_ids(server.url, first_key) == [created["id"]]  # the old key works
+        assert create(server.url, server.api_key)["id"] == created["id"] + 1  # ids go on
+    finally:
+        server.shutdown()
+
+    server = start(reset_data=True)
+    try:
+        assert maintenance_ids(server.url, server.api_key) == []
+    finally:
+        server.shutdown()
+
+
+def test_changes_are_saved_while_running(aws_env: None, tmp_path: Path) -> None:
+    name = unique_table()
+    server = serve(port=0, table_name=name, data_dir=tmp_path, save_seconds=0.2, out=io.StringIO())
+    try:
+        created = create(server.url, server.api_key)
+        saved = tmp_path / f"{name}.jsonl"
+        title = f'"title":{{"S":"{created["title"]}"}}'
+
+        def written() -> bool:
+            return saved.exists() and title in saved.read_text()
+
+        assert eventually(written)
+    finally:
+        server.shutdown()
+
+
+def test_an_unreadable_data_file_stops_the_start_with_what_to_do(
+    aws_env: None, tmp_path: Path
+) -> None:
+    name = unique_table()
+    (tmp_path / f"{name}.jsonl").write_text("{not json\n")
+    with pytest.raises(DevServerError, match="make dev-reset"):
+        serve(port=0, table_name=name, data_dir=tmp_path, out=io.StringIO())
+    assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
+
+
+# -- `make dev` in a subprocess ----------------------------------------------------------------
+
+
+def start_cli(tmp_path: Path, *args: str) -> ChildStack:
+    """`python -m devtools.devserver` in a child, its data under tmp_path."""
+    settings = {"DEV_TICK_SECONDS": "3600", "DEV_DATA_DIR": str(tmp_path / "data")}
+    return start_child_stack({**settings, "TABLE_NAME": "cli-test"}, *args)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_cli_within_two_seconds_during_a_long_request(tmp_path: Path) -> None:
+    write_fake_stack(tmp_path)
+    template = str(tmp_path / "template.yaml")  # its table has no stream to save from
+    stack = start_cli(tmp_path, "--template", template, "--in-memory")
+    try:
+        threading.Thread(target=call_quietly, args=(f"{stack.url}/slow/30",), daemon=True).start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert stack.stop() == 0
+        assert time.monotonic() - started < 2.0
+    finally:
+        stack.process.kill()
+
+
+@pytest.mark.slow
+def test_a_kill_loses_at_most_the_last_seconds(tmp_path: Path) -> None:
+    stack = start_cli(tmp_path)
+    try:
+        created = create(stack.url, stack.api_key)
+        time.sleep(6)  # one autosave (every 5 s)
+    finally:
+        stack.process.kill()  # SIGKILL: no shutdown, no final save
+        stack.process.wait()
+    stack = start_cli(tmp_path)
+    try:
+        assert maintenance_ids(stack.url, stack.api_key) == [created["id"]]
+    finally:
+        stack.stop()
