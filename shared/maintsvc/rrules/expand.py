@@ -15,8 +15,9 @@ in the rule's period (year, month, week, day, hour or minute on the INTERVAL
 lattice from DTSTART) that holds the window's start less 26 hours (the
 largest DST gap in tzdata is 24 hours), from the period's start when BYSETPOS
 needs all of it. A COUNT rule is counted from DTSTART, so it always starts
-there. Every search runs under a meter (``metering``) with a horizon two days
-past the window's last wall time (or UNTIL).
+there. Every search runs under a meter (``metering``) with a horizon two days past the
+window's last wall time (or UNTIL). A DAILY to MINUTELY plan that finds days
+runs dateutil as a YEARLY rule of its day parts (``lattice_walls``).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Final
 
-from dateutil.rrule import DAILY, HOURLY, MONTHLY, WEEKLY, YEARLY
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, MONTHLY, WEEKLY, YEARLY, weekdays
 
 from maintsvc.numbers import MAX_TIMESTAMP
 from maintsvc.rrules.metering import Meter, MeteredRRule, walk
+from maintsvc.rrules.parse import Freq
 from maintsvc.rrules.plan import EPOCH, SECOND, Plan
 from maintsvc.rrules.zones import wall
 
@@ -43,6 +45,8 @@ _MAXYEAR: Final = 9999
 _GAP_MARGIN: Final = timedelta(hours=26)
 # How far past a window's last wall time dateutil keeps looking (>= any fold).
 _HORIZON_MARGIN: Final = timedelta(days=2)
+_MINUTES_A_DAY: Final = 1440
+_EVERY_WEEKDAY: Final = tuple(weekdays)
 
 
 def collect(plan: Plan, after_ts: int, before_ts: int, limit: int) -> tuple[list[int], bool]:
@@ -54,7 +58,10 @@ def collect(plan: Plan, after_ts: int, before_ts: int, limit: int) -> tuple[list
     search = _search(plan, after_ts, before_ts, limit)
     if search is None:
         return [], True
-    meter = Meter(plan.freq, plan.interval, plan.tick_cost, search.start, search.horizon)
+    # A plan that finds days runs dateutil as a YEARLY rule: its meter counts years.
+    freq: Freq = YEARLY if plan.finds_days else plan.freq
+    interval = 1 if plan.finds_days else plan.interval
+    meter = Meter(freq, interval, plan.tick_cost, search.start, search.horizon)
     for moment in _walls(plan, search.start, search.horizon, meter):
         if meter.exhausted() or not search.take(moment, meter):
             break
@@ -143,6 +150,9 @@ def _horizon(plan: Plan, high: int) -> datetime:
 
 def _walls(plan: Plan, start: datetime, until: datetime, meter: Meter) -> Iterator[datetime]:
     """The rule's wall times from ``start`` (see lattice_start) until the meter stops it."""
+    if plan.finds_days:
+        yield from lattice_walls(plan, start, until, meter)
+        return
     if not plan.times:
         yield from walk(_rrule(plan, meter, start, until, plan.byhour, plan.byminute, plan.second))
         return
@@ -152,6 +162,79 @@ def _walls(plan: Plan, start: datetime, until: datetime, meter: Meter) -> Iterat
         date = day.date()
         for at in plan.times:
             yield datetime.combine(date, at)
+
+
+def lattice_walls(plan: Plan, start: datetime, until: datetime, meter: Meter) -> Iterator[datetime]:
+    """A DAILY, HOURLY or MINUTELY rule's wall times, from the days a YEARLY rule finds.
+
+    dateutil's DAILY to MINUTELY loops step through every day the INTERVAL
+    lattice reaches, however few pass the day parts; a YEARLY rule with the
+    same day parts yields just those days, a year at a time. The times on
+    each are the rule's lattice points (DTSTART plus whole INTERVALs, in
+    wall-clock time as dateutil counts them) in the allowed hours and
+    minutes: the same wall times, in the same order, as dateutil's loop.
+    The plan chooses this when it costs less (``plan.day_cost``).
+    """
+    midnight = datetime.combine(start.date(), time())
+    origin = datetime.combine(plan.dtstart.date(), time())
+    for day in walk(_day_finder(plan, meter, midnight, until)):
+        meter.add(plan.day_cost)
+        minutes = (day - origin) // _MINUTE  # whole days since DTSTART's midnight
+        if plan.freq == DAILY:
+            if minutes // _MINUTES_A_DAY % plan.interval == 0:
+                yield from (datetime.combine(day.date(), at) for at in plan.times)
+            continue
+        for minute in _lattice_minutes(plan, minutes):
+            yield from _times_at(plan, day, minute)
+
+
+def _day_finder(plan: Plan, meter: Meter, start: datetime, until: datetime) -> MeteredRRule:
+    """A YEARLY rule of the plan's day parts: the days any of its times can fall on."""
+    only_months = not (plan.bymonthday or plan.byyearday or plan.byweekday)
+    return MeteredRRule(
+        meter,
+        YEARLY,
+        dtstart=start,
+        until=until,
+        bymonth=plan.bymonth or None,
+        bymonthday=plan.bymonthday or None,
+        byyearday=plan.byyearday or None,
+        # BYMONTH alone would make dateutil take DTSTART's day of the month.
+        byweekday=_EVERY_WEEKDAY if only_months else plan.byweekday or None,
+        byhour=(0,),
+        byminute=(0,),
+        bysecond=(0,),
+    )
+
+
+def _lattice_minutes(plan: Plan, day_start: int) -> Iterator[int]:
+    """Minutes of the day (0-1439) on the plan's lattice, in its allowed hours, ascending.
+
+    ``day_start`` is the day's first minute counted from DTSTART's midnight;
+    HOURLY's lattice is DTSTART's hour plus whole INTERVALs of hours,
+    MINUTELY's DTSTART's minute plus whole INTERVALs of minutes.
+    """
+    first = plan.dtstart.hour * 60
+    step = plan.interval * 60
+    if plan.freq == MINUTELY:
+        first, step = first + plan.dtstart.minute, plan.interval
+    phase = (first - day_start) % step
+    for hour in plan.day_hours:
+        low = hour * 60
+        minute = low + (phase - low) % step
+        while minute < low + 60:
+            yield minute
+            minute += step
+
+
+def _times_at(plan: Plan, day: datetime, minute: int) -> Iterator[datetime]:
+    """The wall times at a lattice point: HOURLY's BYMINUTE in that hour, or the minute."""
+    hour, at = divmod(minute, 60)
+    if plan.freq == HOURLY:
+        for each in plan.byminute:
+            yield day.replace(hour=hour, minute=each, second=plan.second)
+    elif not plan.byminute or at in plan.byminute:
+        yield day.replace(hour=hour, minute=at, second=plan.second)
 
 
 def _rrule(

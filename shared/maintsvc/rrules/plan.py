@@ -17,6 +17,14 @@ It also rewrites rules so that each call does little work:
   times every time, becomes the fixed set of times it picks; other MINUTELY
   rules apply BYHOUR after dateutil (which steps minute by minute through
   excluded hours);
+- DAILY, HOURLY and MINUTELY rules with day parts (BYMONTH, BYMONTHDAY,
+  BYYEARDAY, BYDAY) ask dateutil only for the days, as a YEARLY rule of those
+  parts, and the expansion adds each day's times on the INTERVAL lattice:
+  dateutil would step through every day (HOURLY, MINUTELY: every hour or
+  minute of it) while a YEARLY rule builds a year at a time. A sparse rule
+  (``FREQ=MINUTELY;INTERVAL=47;BYMONTHDAY=1;BYHOUR=12;BYMINUTE=59``) can
+  have centuries between occurrences, which this makes a matter of
+  milliseconds per century; see ``expand.lattice_walls``;
 - a rule that provably never matches (a BYHOUR or BYMINUTE no INTERVAL step
   reaches, a BYSETPOS beyond any period) is marked empty and not searched.
 """
@@ -36,6 +44,15 @@ from maintsvc.rrules.parse import Freq, Rule
 EPOCH: Final = datetime(1970, 1, 1)
 SECOND: Final = timedelta(seconds=1)
 _MINUTES_A_DAY: Final = 1440
+_ALL_HOURS: Final = tuple(range(24))
+_DAYS_A_YEAR: Final = 365.25
+_DAYS_A_MONTH: Final = _DAYS_A_YEAR / 12
+# Work units of a YEARLY day finder: a year (as tick_cost's YEARLY without
+# BYSETPOS), and each day found: a base plus each hour looked at (measured,
+# like tick_cost, on dateutil 2.9 and CPython 3.11).
+_FINDER_YEAR: Final = 60
+_FINDER_DAY: Final = 1.5
+_FINDER_HOUR: Final = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +79,11 @@ class Plan:
     times: tuple[time, ...]  # when set, dateutil yields days and each gets these times
     hour_filter: frozenset[int] | None  # MINUTELY's BYHOUR, applied after dateutil
     second: int
+    # DAILY, HOURLY, MINUTELY with day parts: dateutil finds the days (a YEARLY rule)
+    # and the expansion adds the lattice times, in `day_hours` (HOURLY, MINUTELY).
+    finds_days: bool
+    day_hours: tuple[int, ...]
+    day_cost: float  # work units of a day found, besides its times
     tick_cost: float
     yield_cost: float
     empty: bool
@@ -99,6 +121,7 @@ def make_plan(rule: Rule, zone: ZoneInfo, start_ts: int, start: datetime) -> Pla
     if rule.until is not None and rule.until_is_utc:
         until_utc = (rule.until - EPOCH) // SECOND
         until_wall = None
+    finds_days = _finds_days(rule, clock, len(bymonth), len(bymonthday), len(byweekday))
     return Plan(
         zone=zone,
         start_ts=start_ts,
@@ -120,8 +143,11 @@ def make_plan(rule: Rule, zone: ZoneInfo, start_ts: int, start: datetime) -> Pla
         times=clock.times,
         hour_filter=clock.hour_filter,
         second=second,
-        tick_cost=tick_cost(rule, clock),
-        yield_cost=yield_cost(clock),
+        finds_days=finds_days,
+        day_hours=_day_hours(clock) if finds_days else (),
+        day_cost=day_cost(clock) if finds_days else 0,
+        tick_cost=tick_cost(rule, clock, finds_days),
+        yield_cost=yield_cost(clock, finds_days),
         empty=clock.empty,
     )
 
@@ -206,6 +232,42 @@ def _day_parts(
     return bymonth, bymonthday, byweekday
 
 
+def _finds_days(rule: Rule, clock: _Clock, months: int, monthdays: int, weekdays: int) -> bool:
+    """Whether a YEARLY day finder costs less a year than dateutil's own DAILY to MINUTELY loop.
+
+    The finder pays for a year and for every day passing the day parts (an
+    estimate from how many values each part has); dateutil's loop pays for
+    every calendar month its INTERVAL steps enter. The finder wins unless
+    the steps are far apart and the day parts let many days through
+    (``FREQ=DAILY;INTERVAL=1000;BYMONTH=3,11``).
+    """
+    yeardays = len(rule.byyearday)
+    if clock.freq < DAILY or clock.empty or not (months or monthdays or weekdays or yeardays):
+        return False
+    share = (months / 12 if months else 1) * (min(1, monthdays / _DAYS_A_MONTH) if monthdays else 1)
+    share *= (weekdays / 7 if weekdays else 1) * (
+        min(1, yeardays / _DAYS_A_YEAR) if yeardays else 1
+    )
+    finder = _FINDER_YEAR + share * _DAYS_A_YEAR * day_cost(clock)
+    step_days = clock.interval / {DAILY: 1, HOURLY: 24, MINUTELY: _MINUTES_A_DAY}[clock.freq]
+    native = tick_cost(rule, clock, False) * min(12, _DAYS_A_YEAR / step_days)
+    return finder < native
+
+
+def day_cost(clock: _Clock) -> float:
+    """Work units of a day a YEARLY day finder yields, besides the times on it."""
+    return _FINDER_DAY + _FINDER_HOUR * len(_day_hours(clock))
+
+
+def _day_hours(clock: _Clock) -> tuple[int, ...]:
+    """The hours of a day an HOURLY or MINUTELY rule may hit (DAILY: none needed)."""
+    if clock.freq == DAILY:
+        return ()
+    if clock.hour_filter is not None:
+        return tuple(sorted(clock.hour_filter))
+    return clock.byhour or _ALL_HOURS
+
+
 def positions(bysetpos: tuple[int, ...], size: int) -> list[int]:
     """The indexes BYSETPOS picks from a period of ``size`` sorted times, ascending."""
     return sorted({p - 1 if p > 0 else size + p for p in bysetpos if abs(p) <= size})
@@ -222,7 +284,7 @@ def _minutely_reachable(rule: Rule, start: datetime, byminute: tuple[int, ...]) 
     )
 
 
-def tick_cost(rule: Rule, clock: _Clock) -> float:
+def tick_cost(rule: Rule, clock: _Clock, finds_days: bool) -> float:
     """Work units of one metered step: a YEARLY/MONTHLY period, else a calendar month.
 
     Measured on dateutil 2.9 with rules that never match (the dearest case:
@@ -232,8 +294,11 @@ def tick_cost(rule: Rule, clock: _Clock) -> float:
     1 us per BYSETPOS value; a month of WEEKLY periods 20 us plus 2.5 us per
     BYSETPOS value; a month of DAILY periods about 40 us; HOURLY and MINUTELY
     leave an excluded day in one step of up to 24 (BYHOUR) or 60 (BYMINUTE)
-    tries, 0.35 us each.
+    tries, 0.35 us each. A plan that finds days steps a year at a time, as a
+    YEARLY rule without BYSETPOS.
     """
+    if finds_days:
+        return _FINDER_YEAR
     freq, setpos = clock.freq, len(clock.bysetpos)
     if freq == YEARLY:
         ordinals = len(rule.bynweekday) * (len(rule.bymonth) or 1)
@@ -249,8 +314,10 @@ def tick_cost(rule: Rule, clock: _Clock) -> float:
     return 130 + (650 if clock.byminute else 0)
 
 
-def yield_cost(clock: _Clock) -> float:
+def yield_cost(clock: _Clock, finds_days: bool) -> float:
     """Work units of a wall time found and not returned (HOURLY/MINUTELY: a period each)."""
+    if finds_days:
+        return 1.5
     if clock.freq == HOURLY:
         return 6 + (8 if clock.byhour else 0)
     if clock.freq == MINUTELY:
