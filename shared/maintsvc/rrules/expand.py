@@ -15,7 +15,8 @@ in the rule's period (year, month, week, day, hour or minute on the INTERVAL
 lattice from DTSTART) that holds the window's start less 26 hours (the
 largest DST gap in tzdata is 24 hours), from the period's start when BYSETPOS
 needs all of it. A COUNT rule is counted from DTSTART, so it always starts
-there. Every search runs under a meter (``metering``) with a horizon two days past the
+there (``parse_schedule`` does that once, for every occurrence). Every
+search runs under a meter (``metering``) with a horizon two days past the
 window's last wall time (or UNTIL). A DAILY to MINUTELY plan that finds days
 runs dateutil as a YEARLY rule of its day parts (``lattice_walls``).
 """
