@@ -263,25 +263,27 @@ def _wkst(value: str | None) -> int:
 
 
 def _numbers(parts: dict[str, str], name: str, high: int, low: int = 0) -> tuple[int, ...]:
-    if name not in parts:
-        return ()
-    values = set()
-    for item in parts[name].split(","):
-        if not _UNSIGNED.fullmatch(item) or not low <= int(item) <= high:
-            raise invalid(f"{name} values must be integers from {low} to {high}")
-        values.add(int(item))
-    return tuple(sorted(values))
+    reason = f"{name} values must be integers from {low} to {high}"
+    return _listed(parts, name, _UNSIGNED, low, high, reason)
 
 
 def _signed(
     parts: dict[str, str], name: str, high: int, pattern: re.Pattern[str]
 ) -> tuple[int, ...]:
+    reason = f"{name} values must be integers from 1 to {high} or -{high} to -1"
+    return _listed(parts, name, pattern, 1, high, reason)
+
+
+def _listed(
+    parts: dict[str, str], name: str, pattern: re.Pattern[str], low: int, high: int, reason: str
+) -> tuple[int, ...]:
+    """A comma-separated list whose items match ``pattern`` and lie in low..high by size."""
     if name not in parts:
         return ()
     values = set()
     for item in parts[name].split(","):
-        if not pattern.fullmatch(item) or not 1 <= abs(int(item)) <= high:
-            raise invalid(f"{name} values must be integers from 1 to {high} or -{high} to -1")
+        if not pattern.fullmatch(item) or not low <= abs(int(item)) <= high:
+            raise invalid(reason)
         values.add(int(item))
     return tuple(sorted(values))
 
