@@ -12,10 +12,9 @@ from dateutil.rrule import DAILY, MINUTELY, MONTHLY, YEARLY, rrule, rrulestr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from maintsvc import rrules
 from maintsvc.errors import ValidationError
 from maintsvc.numbers import MAX_TIMESTAMP
-from maintsvc.rrules import normalise_rrule, parse_schedule, validate_timezone
+from maintsvc.rrules import metering, normalise_rrule, parse_schedule, validate_timezone
 
 INVALID = "rrule is not a valid iCalendar RRULE string: "
 NO_OCCURRENCE = INVALID + "it yields no occurrence within 10 years of start_date_time"
@@ -636,7 +635,7 @@ def test_dateutil_reads_byeaster_as_the_meter_expects() -> None:
 
 
 def test_work_budget_ends_a_fruitless_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rrules, "_WORK_BUDGET", 200)
+    monkeypatch.setattr(metering, "_WORK_BUDGET", 200)
     with pytest.raises(ValidationError) as caught:
         parse_schedule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", utc("2026-01-01T00:00"), "UTC")
     assert str(caught.value) == INVALID + "it is too expensive to expand"
