@@ -144,6 +144,52 @@ def round_trips() -> list[tuple[str, int, str]]:
     return rows
 
 
+class ItemsRead:
+    """Items DynamoDB evaluates per request: a Query's ScannedCount, the items a Get returns."""
+
+    def __init__(self) -> None:
+        self.items = 0
+
+    def __call__(self, event_name: str, parsed: dict[str, Any], **kwargs: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if operation == "Query":
+            self.items += parsed.get("ScannedCount", 0)
+        elif operation == "GetItem":
+            self.items += int("Item" in parsed)
+        elif operation == "BatchGetItem":
+            self.items += sum(len(v) for v in parsed.get("Responses", {}).values())
+
+
+def page_reads(scales: list[int]) -> list[tuple[str, int, int, int, float]]:
+    """(page, scale, matching events, items read, ratio to 1x) for the two paged reads."""
+    from maintsvc.events import list_events, list_feed
+    from maintsvc.store import Store, _client
+
+    rows: list[tuple[str, int, int, int, float]] = []
+    base: dict[str, int] = {}
+    for scale in scales:
+        cases = {
+            # one maintenance whose history grows
+            "events page 2 of 20": (1, 30 * scale),
+            # more maintenances, each with 30 future events
+            "feed page 1 of 20": (scale, 30),
+        }
+        for label, (maintenances, per) in cases.items():
+            with moto_table():
+                store = Store(os.environ["TABLE_NAME"])
+                seed_due_events(store, maintenances, per, NOW + 60)
+                counter = ItemsRead()
+                _client("dynamodb").meta.events.register("after-call.dynamodb.*", counter)
+                if label.startswith("events"):
+                    list_events(store, "1", 1, 2, 20)
+                else:
+                    list_feed(store, {}, 1, 20, NOW)
+            base.setdefault(label, counter.items)
+            ratio = counter.items / base[label]
+            rows.append((label, scale, maintenances * per, counter.items, ratio))
+    return rows
+
+
 def import_times(repeats: int) -> list[tuple[str, float, float]]:
     """(module, median ms, ratio to the boto3 baseline), each sample a fresh interpreter.
 
@@ -220,6 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     trips = round_trips()
     print_table("DynamoDB round trips per operation (warm function)",
                 ("operation", "round trips", "requests"), trips)  # fmt: skip
+    reads = page_reads([1, 10] if args.quick else [1, 10, 100])
+    print_table("Items read per page as data grows (moto; DynamoDB's own counts)",
+                ("page", "scale", "matching events", "items read", "ratio"), reads)  # fmt: skip
     imports = import_times(3 if args.quick else 9)
     print_table("Cold-start import (median of fresh interpreters)",
                 ("module", "ms", "ratio to baseline"), imports)  # fmt: skip

@@ -34,6 +34,7 @@ def seed_due_events(store: Store, maintenances: int, per_maintenance: int, start
             "timezone": "UTC", "rrule": f"FREQ=MINUTELY;INTERVAL=5;COUNT={per_maintenance}",
             "duration_seconds": 60, "status": "ACTIVE", "monitors": [], "created_at": "x",
             "updated_at": "x", "schedule_version": 1, "revision": 1, "event_years": years,
+            "event_count": per_maintenance,
         }  # fmt: skip
         items.append({**maintenance, **maintenance_index_attributes(maintenance)})
         for n in range(per_maintenance):
