@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from maintsvc.errors import ValidationError
 from maintsvc.numbers import MAX_TIMESTAMP
 from maintsvc.rrules import MAX_COUNT, parse_schedule
+from tests.conftest import property_examples
 from tests.unit.test_rrules import END, INVALID, NO_OCCURRENCE, utc
 
 TOO_EXPENSIVE = INVALID + "it is too expensive to expand"
@@ -109,7 +110,12 @@ def sparse_count_rules(draw: st.DrawFn) -> str:
     return ";".join(draw(st.permutations(parts)))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.property
+@settings(
+    max_examples=property_examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(text=sparse_count_rules(), year=st.integers(2000, 2100))
 def test_a_count_rule_is_rejected_or_complete(text: str, year: int) -> None:
     start = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
