@@ -5,7 +5,7 @@ plain Python values in and out (ints for numbers, sets for string/number
 sets, None for NULL), pagination and unprocessed-item retries handled here,
 AWS errors turned into the two exceptions the domain code reasons about.
 Clients use boto3's default configuration, so AWS_ENDPOINT_URL_DYNAMODB,
-AWS_ENDPOINT_URL_EVENTS and AWS_REGION redirect them; no endpoint in code.
+AWS_ENDPOINT_URL_EVENTBRIDGE and AWS_REGION redirect them; no endpoint in code.
 """
 
 import time
