@@ -129,7 +129,9 @@ DAY_AND_MORE = 2 * 86400
 
 def notified(store: Store, bus_queue: str) -> list[tuple[Any, Any, Any]]:
     """Run the notifier over the whole stream; (from, to, reason) of what subscribers got."""
-    result = load_function("notifier").lambda_handler({"Records": stream_records()}, LambdaContext())
+    result = load_function("notifier").lambda_handler(
+        {"Records": stream_records()}, LambdaContext()
+    )
     assert result == {"batchItemFailures": []}
     details = [m["detail"] for m in received(bus_queue)]
     return [(d["from_status"], d["to_status"], d["reason"]) for d in details]
