@@ -19,6 +19,9 @@ shard, a few maintenances to top up, a slice of one deletion), and the queue
 that goes first changes every minute. A tick that runs out of time has
 moved every queue forward, so no shard and no top-up waits behind the rest
 tick after tick. The tick stops taking chunks when its time budget runs low.
+
+Before all that, the tick hands the next minute's changes to the transition
+queue (maintsvc.dispatch), which applies them on the second.
 """
 
 import contextlib
@@ -33,6 +36,7 @@ from typing import Any
 from maintsvc import keys
 from maintsvc.config import Settings
 from maintsvc.deletion import purge_maintenance
+from maintsvc.dispatch import enqueue_upcoming
 from maintsvc.items import is_live
 from maintsvc.materialise import clear_stale_schedule, materialise_occurrences
 from maintsvc.observability import logger
@@ -66,6 +70,8 @@ class TickReport:
     purged: int = 0
     backlog: int = 0
     stopped_early: bool = False
+    enqueued: int = 0
+    enqueue_failures: int = 0
     # Seconds between the latest due time among the tick's own transitions and their write.
     max_lag: int = 0
     # Items taken from each queue (GSI3PK): under overload, every queue moves.
@@ -81,11 +87,21 @@ def run_tick(
     settings: Settings,
     now: int,
     time_left: Callable[[], bool] = lambda: True,
+    queue_url: str = "",
     workers: int = WORKERS,
 ) -> TickReport:
-    """One tick at `now`; `time_left()` turning False makes it stop between chunks."""
+    """One tick at `now`; `time_left()` turning False makes it stop between chunks.
+
+    `queue_url` (the transition queue; "" = none) gets the next minute's
+    changes first, so they are on time whatever the backlog here.
+    """
     report = TickReport(now=now)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tick") as pool:
+        if queue_url and time_left():
+            sent = enqueue_upcoming(
+                store, queue_url, now, settings.ready_window_seconds, pool, time_left
+            )
+            report.enqueued, report.enqueue_failures = sent.sent, sent.failed
         report.stopped_early = not _Tick(store, settings, now, report, pool).run(time_left)
     if report.stopped_early:
         report.backlog = due_backlog(store, now)

@@ -1,13 +1,13 @@
 """Data access: the only module that touches boto3.
 
-A thin typed layer over the low-level DynamoDB and EventBridge clients:
+A thin typed layer over the low-level DynamoDB, EventBridge and SQS clients:
 plain Python values in and out (ints for numbers, sets for string/number
 sets, None for NULL), pagination and unprocessed-item retries handled here,
 AWS errors turned into the two exceptions the domain code reasons about.
 Clients use boto3's default configuration, so AWS_ENDPOINT_URL_DYNAMODB,
-AWS_ENDPOINT_URL_EVENTS and AWS_REGION redirect them; no endpoint in code.
-Clients are thread safe, and the scheduler shares one between its worker
-threads, so each keeps enough pooled connections for them.
+AWS_ENDPOINT_URL_EVENTS, AWS_ENDPOINT_URL_SQS and AWS_REGION redirect them;
+no endpoint in code. Clients are thread safe, and the scheduler shares one
+between its worker threads, so each keeps enough pooled connections for them.
 """
 
 import time
@@ -315,6 +315,22 @@ class Store:
             raw = _client("events").put_events(Entries=chunk)
             accepted.extend("EventId" in r and not r.get("ErrorCode") for r in raw["Entries"])
         return accepted
+
+    # -- SQS ------------------------------------------------------------------
+    @staticmethod
+    def send_messages(queue_url: str, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+        """SendMessageBatch, 10 entries a call; returns the Ids SQS did not accept.
+
+        Each entry is `{"Id", "MessageBody", "DelaySeconds"}` as the API takes
+        it. A failed entry is reported, not retried: callers decide whether a
+        lost message matters (the scheduler's do not: the tick is the safety net).
+        """
+        failed: list[str] = []
+        for start in range(0, len(entries), 10):
+            chunk = [dict(e) for e in entries[start : start + 10]]
+            raw = _client("sqs").send_message_batch(QueueUrl=queue_url, Entries=chunk)
+            failed.extend(str(f["Id"]) for f in raw.get("Failed", []))
+        return failed
 
 
 class TxAction:
