@@ -11,18 +11,25 @@
     own throughput against a DynamoDB that takes 5 ms per call.
   Calls in flight on average are the sum of call durations over the wall
   time (Little's law); process CPU is every thread's.
+- Transition lag: events due over the next minute in real time, a tick that
+  enqueues them on a moto SQS queue, and a poller standing in for Lambda's
+  SQS event source (ReceiveMessage, which honours DelaySeconds, then the
+  worker's code, then DeleteMessageBatch). Lag is each event's stored
+  `updated_at` minus its due time.
 """
 
 import argparse
 import contextlib
 import io
 import os
+import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -312,6 +319,65 @@ def tick_throughput(size: int, delay: float, workers: int, replay: bool = False)
                    latency.in_calls / wall, latency.in_moto)  # fmt: skip
 
 
+@dataclass
+class LagRun:
+    events: int
+    enqueued: int
+    applied: int
+    lags: list[float]
+
+
+def transition_lag(count: int, spread: int = 60) -> LagRun:
+    """`count` READY events starting over the next `spread` s (real time); tick, then poll."""
+    import boto3
+
+    from maintsvc.config import load_settings
+    from maintsvc.dispatch import apply_messages
+    from maintsvc.lifecycle import READY
+    from maintsvc.scheduler import run_tick
+
+    settings = load_settings()
+    with moto_stack() as store, Latency(0.0).installed():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="transitions")["QueueUrl"]
+        now = int(time.time())
+        starts = {n + 1: now + 5 + n * spread // count for n in range(count)}
+        seed_due_events(store, count, 1, lambda n: starts[n + 1], READY, duration=600)
+        report = run_tick(store, settings, now, queue_url=url)
+        deadline = now + spread + 30
+        written: dict[int, float] = {}
+        while len(written) < count and time.time() < deadline:
+            received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])  # fmt: skip
+            if not received:
+                continue
+            records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in received]
+            failed = set(apply_messages(store, settings, records).failed)
+            done = [m for m in received if m["MessageId"] not in failed]
+            if done:
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done)])  # fmt: skip
+            written = _written_ongoing(store, count)
+    lags = sorted(written[i] - starts[i] for i in written)
+    return LagRun(count, report.enqueued, len(written), lags)
+
+
+def _written_ongoing(store: "Store", count: int) -> dict[int, float]:
+    """Event id -> when it was written ONGOING (its `updated_at`), for those that are.
+
+    Seeded with one event per maintenance, event n belongs to maintenance n.
+    """
+    from maintsvc import keys
+
+    found = store.batch_get([keys.event_key(n, n) for n in range(1, count + 1)])
+    return {
+        e["id"]: datetime.fromisoformat(e["updated_at"]).timestamp()
+        for e in found
+        if e["status"] == "ONGOING"
+    }
+
+
 def print_table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     print(f"\n## {title}\n")
     print("| " + " | ".join(header) + " |")
@@ -326,8 +392,9 @@ def print_table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, a short lag run")
     parser.add_argument("--sizes", type=int, nargs="*", help="due events per tick run")
+    parser.add_argument("--lag-events", type=int, default=None)
     args = parser.parse_args(argv)
     _environment()
     from maintsvc.scheduler import WORKERS
@@ -355,6 +422,14 @@ def main(argv: list[str] | None = None) -> None:
          "avg calls in flight", "inside moto s", "process CPU s"),
         rows,
     )  # fmt: skip
+    lag_events = args.lag_events or (50 if args.quick else 300)
+    run = transition_lag(lag_events, 20 if args.quick else 60)
+    lags = run.lags or [float("nan")]
+    print_table(
+        "Transition lag, due time to written (tick enqueues, SQS delays, worker applies)",
+        ("events", "enqueued", "applied", "min s", "median s", "max s"),
+        [(run.events, run.enqueued, run.applied, lags[0], statistics.median(lags), lags[-1])],
+    )
 
 
 if __name__ == "__main__":
