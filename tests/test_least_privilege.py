@@ -154,6 +154,18 @@ def test_each_function_is_granted_exactly_what_it_uses(
     assert call("DELETE", f"/api/v4/maintenances/{ongoing['id']}").status == 200
 
     fourth = NOW + 600 + 3 * 3600  # the first three were moved, cancelled, deleted
+    # The transition worker applies the fourth's READY on the second, from its queue message.
+    from maintsvc.dispatch import DueChange
+
+    fourth_event = call("GET", f"{path}/events", query={"limit": "2"}).json["events"][1]
+    assert fourth_event["start_date_time"] == fourth
+    change = DueChange(
+        hourly["id"], fourth_event["id"], "SCHEDULED", fourth, fourth + 900, fourth - 300
+    )
+    clock(fourth - 300)
+    message = {"Records": [{"messageId": "m1", "body": change.body()}]}
+    worked = load_function("transitions").lambda_handler(message, LambdaContext())
+    assert worked == {"batchItemFailures": []}
     for at in (fourth - 300, fourth, fourth + 900, NOW + 12 * DAY, NOW + 60 * DAY):
         tick(at, clock)  # purge; READY, ONGOING, COMPLETED; top-up; expiry
     load_function("notifier").lambda_handler({"Records": all_stream_records()}, LambdaContext())

@@ -71,9 +71,18 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:BatchWriteItem",
+            # The ConditionCheck of a move into READY/ONGOING (TransactWriteItems).
             "dynamodb:ConditionCheckItem",
         )
         for resource in TABLE_AND_INDEXES
+    },
+    "TransitionWorkerFunction": {
+        (action, json.dumps(TABLE_ARN, sort_keys=True))
+        for action in (
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+        )
     },
     "NotifierFunction": {("dynamodb:BatchGetItem", json.dumps(TABLE_ARN, sort_keys=True))}
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
@@ -235,7 +244,9 @@ def _queue(logical_id: str) -> dict[str, Any]:
     return properties
 
 
-@pytest.mark.parametrize("queue", ["SchedulerFailureQueue", "NotifierFailureQueue"])
+@pytest.mark.parametrize(
+    "queue", ["SchedulerFailureQueue", "NotifierFailureQueue", "TransitionDeadLetterQueue"]
+)
 def test_failure_queues_are_encrypted_and_keep_messages_14_days(queue: str) -> None:
     properties = _queue(queue)
     assert properties["SqsManagedSseEnabled"] is True
@@ -408,6 +419,19 @@ SINGLE_METRIC_ALARMS: dict[str, tuple[Any, ...]] = {
     "SchedulerFailureQueueAlarm": (
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("SchedulerFailureQueue"),
         "Maximum", 300, "GreaterThanThreshold", 0, 1, None,
+    ),
+    "TransitionWorkerErrorsAlarm": (
+        "AWS/Lambda", "Errors", _function("TransitionWorkerFunction"), "Sum", 60,
+        "GreaterThanOrEqualToThreshold", 1, 5, 3,
+    ),
+    "TransitionLagAlarm": (
+        "MaintenanceWindows", "QueuedTransitionLag", SERVICE, "Maximum", 60,
+        "GreaterThanThreshold", 5, 5, 3,
+    ),
+    "TransitionDeadLetterQueueAlarm": (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+        _queue_name("TransitionDeadLetterQueue"), "Maximum", 300, "GreaterThanThreshold", 0, 1,
+        None,
     ),
     "NotifierErrorsAlarm": (
         "AWS/Lambda", "Errors", _function("NotifierFunction"), "Sum", 60,

@@ -1,11 +1,13 @@
 """Data access: the only module that touches boto3.
 
-A thin typed layer over the low-level DynamoDB and EventBridge clients:
+A thin typed layer over the low-level DynamoDB, EventBridge and SQS clients:
 plain Python values in and out (ints for numbers, sets for string/number
 sets, None for NULL), pagination and unprocessed-item retries handled here,
 AWS errors turned into the two exceptions the domain code reasons about.
 Clients use boto3's default configuration, so AWS_ENDPOINT_URL_DYNAMODB,
-AWS_ENDPOINT_URL_EVENTBRIDGE and AWS_REGION redirect them; no endpoint in code.
+AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL_SQS and AWS_REGION redirect them;
+no endpoint in code. Clients are thread safe, and the scheduler shares one
+between its worker threads, so each keeps enough pooled connections for them.
 """
 
 import time
@@ -14,18 +16,24 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 Item = dict[str, Any]
 Key = Mapping[str, str]
 
 _clients: dict[str, Any] = {}
+# More than the scheduler's worker threads: botocore's default pool of 10 would make the
+# others open (and throw away) a fresh connection per call.
+MAX_POOL_CONNECTIONS = 64
 
 
 def _client(service: str) -> Any:
     """One client per service per process (created lazily, reused while warm)."""
     if service not in _clients:
-        _clients[service] = boto3.client(service)  # type: ignore[call-overload]
+        _clients[service] = boto3.client(  # type: ignore[call-overload]
+            service, config=Config(max_pool_connections=MAX_POOL_CONNECTIONS)
+        )
     return _clients[service]
 
 
@@ -203,7 +211,14 @@ class Store:
         forward: bool = True,
         consistent: bool = False,
         limit: int | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Item]:
+        """Matching items, read a page at a time as the caller consumes them.
+
+        `limit` caps the items yielded in all; `page_size` caps each request,
+        for callers that may stop early and should not have read (and paid
+        for) a full 1 MB page they never use.
+        """
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": key_condition,
@@ -219,6 +234,8 @@ class Store:
             kwargs["ConsistentRead"] = True
         if limit is not None and filter_expression is None:
             kwargs["Limit"] = limit
+        if page_size is not None and filter_expression is None:
+            kwargs["Limit"] = min(page_size, kwargs.get("Limit", page_size))
         yielded = 0
         while True:
             page = self._ddb.query(**kwargs)
@@ -315,6 +332,22 @@ class Store:
             raw = _client("events").put_events(Entries=chunk)
             accepted.extend("EventId" in r and not r.get("ErrorCode") for r in raw["Entries"])
         return accepted
+
+    # -- SQS ------------------------------------------------------------------
+    @staticmethod
+    def send_messages(queue_url: str, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+        """SendMessageBatch, 10 entries a call; returns the Ids SQS did not accept.
+
+        Each entry is `{"Id", "MessageBody", "DelaySeconds"}` as the API takes
+        it. A failed entry is reported, not retried: callers decide whether a
+        lost message matters (the scheduler's do not: the tick is the safety net).
+        """
+        failed: list[str] = []
+        for start in range(0, len(entries), 10):
+            chunk = [dict(e) for e in entries[start : start + 10]]
+            raw = _client("sqs").send_message_batch(QueueUrl=queue_url, Entries=chunk)
+            failed.extend(str(f["Id"]) for f in raw.get("Failed", []))
+        return failed
 
 
 class TxAction:

@@ -127,6 +127,22 @@ def target_status(
     return status_while_inactive(now, status, end), end
 
 
+def hold_reason(event: Item, maintenance: Item | None) -> str | None:
+    """Why time must not move a due event now (None: advance it).
+
+    `maintenance` is None when it is deleted or being deleted: the purge
+    removes the event ("gone"). A not-yet-started event of a schedule since
+    replaced is deleted, not advanced ("stale"); a started one (ONGOING) is
+    history and ends like any other. The scheduler and the transition worker
+    both ask this, so a status change means the same wherever it is applied.
+    """
+    if maintenance is None:
+        return "gone"
+    if event["status"] in PENDING and event["schedule_version"] < maintenance["schedule_version"]:
+        return "stale"
+    return None
+
+
 def advance_event(
     store: Store, event: Item, maintenance_active: bool, now: int, ready_window: int
 ) -> Item | None:

@@ -134,11 +134,14 @@ def test_a_tick_that_dies_half_way_is_finished_by_the_next(
 ) -> None:
     ms = [make(store, settings) for _ in range(20)]
     calls = {"n": 0}
+    counting = threading.Lock()  # the tick's writes run on a pool of threads
 
     def failing_after_seven(real: Any) -> Any:
         def write(self: Store, *args: Any, **kwargs: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] > 7:
+            with counting:
+                calls["n"] += 1
+                fail = calls["n"] > 7
+            if fail:
                 raise RuntimeError("injected failure")
             return real(self, *args, **kwargs)
 
