@@ -41,7 +41,7 @@ unit: $(STAMP)
 # Subprocess end-to-end runs, the fuzz smoke run, the 5,000-event tick, and the
 # property tests at their full example counts.
 test-slow: $(STAMP)
-	$(BIN)/pytest -m "slow or property" --hypothesis-profile=full --durations=5
+	$(BIN)/pytest -m "slow or property" --hypothesis-profile=full --durations=5 -n 0
 
 validate: $(STAMP)
 	$(SAM_ENV) $(BIN)/sam validate --lint --template template.yaml
