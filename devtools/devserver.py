@@ -52,7 +52,7 @@ from devtools.template import (
     TemplateError,
     load_template,
 )
-from devtools.triggers import EventSourceMapping, StreamReader, Subscriber, Ticker
+from devtools.triggers import EventSourceMapping, QueuePoller, StreamReader, Subscriber, Ticker
 from maintsvc import apikeys
 from maintsvc.store import Store, reset_clients
 
@@ -130,7 +130,7 @@ def _embedded_moto(resources: ExitStack, moto_port: int) -> EmbeddedMoto | None:
     moto = EmbeddedMoto(moto_port)
     endpoint = moto.start()
     resources.callback(moto.stop)
-    services = ("DYNAMODB", "DYNAMODB_STREAMS", "EVENTBRIDGE")
+    services = ("DYNAMODB", "DYNAMODB_STREAMS", "EVENTBRIDGE", "SQS")
     set_variables(resources, {f"AWS_ENDPOINT_URL_{service}": endpoint for service in services})
     return moto
 
@@ -339,6 +339,21 @@ def _banner(
     return "\n".join(lines)
 
 
+def _poll_queues(resources: ExitStack, template: Template, lambdas: LocalLambda) -> None:
+    """Create the template's queues in moto (dead-letter queues first) and poll the ones
+    a function reads, as Lambda's SQS event source does."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    for queue in sorted(template.queues, key=lambda q: q.dead_letter_queue is not None):
+        sqs.create_queue(QueueName=queue.logical_id, Attributes=queue.attributes)  # type: ignore[arg-type]
+    urls = {queue.logical_id: queue.url for queue in template.queues}
+    for source in template.queue_sources:
+        poller = QueuePoller(source, urls[source.queue], lambdas, template.region)
+        poller.start()
+        resources.callback(poller.stop)
+
+
 def serve(
     *,
     port: int = 3000,
@@ -377,6 +392,7 @@ def serve(
         resources.callback(lambdas.close)
         if moto is not None:
             _consume_stream(resources, moto, template, lambdas, saved, save_seconds)
+            _poll_queues(resources, template, lambdas)
         endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
         details["DynamoDB"] = endpoint if moto else f"{endpoint} (external)"
         details["EventBridge"] = os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS")

@@ -15,6 +15,7 @@ an edited template is read again.
 
 import functools
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,11 +108,17 @@ class Resolver:
     """Evaluates the intrinsic functions of one template against local stand-ins."""
 
     def __init__(
-        self, document: Mapping[str, Any], table_logical_id: str, table_name: str, region: str
+        self,
+        document: Mapping[str, Any],
+        table_logical_id: str,
+        table_name: str,
+        region: str,
+        sqs_endpoint: str = "",
     ) -> None:
         self._document = document
         self._table_logical_id = table_logical_id
         self._table_name = table_name
+        self._sqs_endpoint = sqs_endpoint
         self._pseudo = {
             "AWS::Region": region,
             "AWS::AccountId": ACCOUNT_ID,
@@ -183,11 +190,20 @@ class Resolver:
             if "Default" not in parameters[name]:
                 raise TemplateError(f"parameter {name} has no Default to run with locally")
             return stringify(parameters[name]["Default"])
-        if name in (self._document.get("Resources") or {}):
+        resources = self._document.get("Resources") or {}
+        if resources.get(name, {}).get("Type") == "AWS::SQS::Queue":
+            return self.queue_url(name)
+        if name in resources:
             # Other resources have no local counterpart; their logical id names them
             # (a layer reference, for instance, is looked up by it).
             return name
         raise TemplateError(f"!Ref to unknown name {name!r}")
+
+    def queue_url(self, logical_id: str) -> str:
+        """The queue's URL in the local SQS (moto names it by its logical id); "" without one."""
+        if not self._sqs_endpoint:
+            return ""
+        return f"{self._sqs_endpoint.rstrip('/')}/{ACCOUNT_ID}/{logical_id}"
 
     def table_arn(self) -> str:
         region = self._pseudo["AWS::Region"]
@@ -299,6 +315,27 @@ class StreamSpec:
 
 
 @dataclass(frozen=True)
+class QueueSpec:
+    """An AWS::SQS::Queue as CreateQueue arguments (moto names it by its logical id)."""
+
+    logical_id: str
+    url: str
+    attributes: dict[str, str]
+    dead_letter_queue: str | None
+
+
+@dataclass(frozen=True)
+class QueueSourceSpec:
+    """An SQS event source of a function, as Lambda polls it."""
+
+    function: FunctionSpec
+    event_name: str
+    queue: str
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """The AWS::DynamoDB::Table as CreateTable arguments (less TableName) plus its TTL."""
 
@@ -319,6 +356,8 @@ class Template:
     routes: list[HttpRoute] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     streams: list[StreamSpec] = field(default_factory=list)
+    queues: list[QueueSpec] = field(default_factory=list)
+    queue_sources: list[QueueSourceSpec] = field(default_factory=list)
 
 
 def load_template(
@@ -331,20 +370,26 @@ def load_template(
     """
     resolved = path.resolve()
     stat = resolved.stat()
-    return _load_template(resolved, stat.st_mtime_ns, stat.st_size, table_name, region)
+    sqs = os.environ.get("AWS_ENDPOINT_URL_SQS", "")  # queue URLs point at the local SQS
+    return _load_template(resolved, stat.st_mtime_ns, stat.st_size, table_name, region, sqs)
 
 
 @functools.lru_cache(maxsize=32)
-def _load_template(path: Path, mtime_ns: int, size: int, table_name: str, region: str) -> Template:
+def _load_template(
+    path: Path, mtime_ns: int, size: int, table_name: str, region: str, sqs_endpoint: str
+) -> Template:
     document = read_yaml(path)
     resources: dict[str, Any] = document.get("Resources") or {}
     tables = [lid for lid, r in resources.items() if r.get("Type") == "AWS::DynamoDB::Table"]
     if len(tables) != 1:
         raise TemplateError(f"expected one AWS::DynamoDB::Table in {path}, found {len(tables)}")
-    resolver = Resolver(document, tables[0], table_name, region)
+    resolver = Resolver(document, tables[0], table_name, region, sqs_endpoint)
     globals_function = (document.get("Globals") or {}).get("Function") or {}
     table = _table_spec(resolver, tables[0], resources[tables[0]])
     template = Template(path, table_name, region, table)
+    for logical_id, resource in resources.items():
+        if resource.get("Type") == "AWS::SQS::Queue":
+            template.queues.append(_queue_spec(resolver, logical_id, resource))
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -367,8 +412,8 @@ def _add_event(
 ) -> None:
     """Record one event source of `function`; kinds the local stack cannot run stay unresolved."""
     kind = event.get("Type")
-    if kind not in ("HttpApi", "Schedule", "DynamoDB"):
-        return  # queues, Kinesis...: nothing local produces them
+    if kind not in ("HttpApi", "Schedule", "DynamoDB", "SQS"):
+        return  # Kinesis, S3...: nothing local produces them
     properties = resolver.value(event.get("Properties") or {})
     if kind == "HttpApi":
         template.routes.append(_http_route(function, event_name, properties))
@@ -377,9 +422,35 @@ def _add_event(
             template.schedules.append(
                 ScheduleSpec(function, event_name, str(properties["Schedule"]))
             )
+    elif kind == "SQS":
+        if properties.get("Enabled", True) is not False:
+            template.queue_sources.append(
+                QueueSourceSpec(
+                    function,
+                    event_name,
+                    str(properties["Queue"]).rsplit(":", 1)[-1],
+                    int(properties.get("BatchSize", 10)),
+                    "ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+                )
+            )
     elif properties.get("Enabled", True) is not False:
         on_table = str(properties.get("Stream", "")).startswith(f"{resolver.table_arn()}/stream/")
         template.streams.append(_stream_spec(function, event_name, on_table, properties))
+
+
+def _queue_spec(resolver: Resolver, logical_id: str, resource: Mapping[str, Any]) -> QueueSpec:
+    """CreateQueue attributes moto understands; the dead-letter queue's logical id, if any."""
+    properties = resolver.value(resource.get("Properties") or {})
+    attributes = {
+        name: stringify(properties[name])
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+        if name in properties
+    }
+    dead_letter = None
+    if "RedrivePolicy" in properties:
+        attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+        dead_letter = str(properties["RedrivePolicy"]["deadLetterTargetArn"]).rsplit(":", 1)[-1]
+    return QueueSpec(logical_id, resolver.queue_url(logical_id), attributes, dead_letter)
 
 
 def _table_spec(resolver: Resolver, logical_id: str, resource: Mapping[str, Any]) -> TableSpec:

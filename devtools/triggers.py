@@ -27,7 +27,7 @@ from typing import Any
 
 from devtools.gateway import Invoker
 from devtools.localaws import EmbeddedMoto, take_stream_records
-from devtools.template import ACCOUNT_ID, ScheduleSpec, StreamSpec
+from devtools.template import ACCOUNT_ID, QueueSourceSpec, ScheduleSpec, StreamSpec
 
 # How long stop() waits for a thread that is busy in a function (then leaves it).
 STOP_GRACE_SECONDS = 0.2
@@ -302,3 +302,73 @@ class EventSourceMapping(_Worker):
         if any(position is None for position in found):
             return 0
         return min(position for position in found if position is not None)
+
+
+class QueuePoller(_Worker):
+    """Lambda's SQS poller for one function (TransitionWorkerFunction's queue).
+
+    ReceiveMessage (moto honours each message's DelaySeconds and the
+    visibility timeout in real time), the batch in the shape Lambda's SQS
+    event source delivers, then DeleteMessageBatch of every message but those
+    the function reported in `batchItemFailures`. A function that raises
+    deletes nothing: the messages come back after their visibility timeout,
+    and the queue's redrive policy moves them aside after its receive count.
+    """
+
+    def __init__(self, spec: QueueSourceSpec, url: str, lambdas: Invoker, region: str) -> None:
+        super().__init__(f"devserver-{spec.function.logical_id}-{spec.event_name}")
+        self._spec = spec
+        self._url = url
+        self._lambdas = lambdas
+        self._arn = f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{spec.queue}"
+        self._region = region
+
+    def _run(self) -> None:
+        import boto3
+
+        sqs: Any = boto3.client("sqs")
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=self._url,
+                    MaxNumberOfMessages=min(self._spec.batch_size, 10),
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:
+                _log_failure(f"receiving from {self._spec.queue} failed")
+                self._stopping.wait(1.0)
+                continue
+            if messages:
+                self._deliver(sqs, messages)
+
+    def _deliver(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
+        records = [self._record(m) for m in messages]
+        try:
+            result = self._lambdas.invoke(self._spec.function, {"Records": records})
+        except Exception:
+            _log_failure(f"{self._spec.function.logical_id} failed on {len(records)} messages")
+            return
+        failed = set()
+        if self._spec.report_batch_item_failures and isinstance(result, dict):
+            failed = {f.get("itemIdentifier") for f in result.get("batchItemFailures") or []}
+        done = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(messages)
+            if m["MessageId"] not in failed
+        ]
+        if done:
+            sqs.delete_message_batch(QueueUrl=self._url, Entries=done)
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._arn,
+            "awsRegion": self._region,
+        }
