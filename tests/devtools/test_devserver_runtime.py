@@ -336,3 +336,33 @@ def test_a_kill_loses_at_most_the_last_seconds(tmp_path: Path) -> None:
         assert maintenance_ids(stack.url, stack.api_key) == [created["id"]]
     finally:
         stack.stop()
+
+
+def test_the_transition_queue_is_polled_by_its_worker(real_stack: DevServer) -> None:
+    """The template's queue exists in moto and the worker consumes it, as Lambda would.
+
+    The message names a change that is not due (the event's READY is an hour
+    away): the worker re-reads the event, applies nothing, and the message is
+    deleted. tests/scheduler/test_dispatch.py covers the changes it applies.
+    """
+    from maintsvc.dispatch import DueChange
+
+    sqs = boto3.client("sqs", endpoint_url=real_stack.endpoint)
+    queue = sqs.get_queue_url(QueueName="TransitionQueue")["QueueUrl"]
+    key = real_stack.api_key
+    now = int(time.time())
+    start = (now // 60 + 60) * 60
+    maintenance = create(real_stack.url, key, start_date_time=start, rrule="FREQ=DAILY;COUNT=1")
+    events_url = f"{real_stack.url}/api/v4/maintenances/{maintenance['id']}/events"
+    (event,) = json.loads(call(events_url, headers=auth(key))[2])["events"]
+    change = DueChange(maintenance["id"], event["id"], "SCHEDULED", start, start + 600, now)
+    sqs.send_message(QueueUrl=queue, MessageBody=change.body())
+
+    def consumed() -> bool:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+        waiting = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+        return all(attributes[name] == "0" for name in waiting)
+
+    assert eventually(consumed)
+    (after,) = json.loads(call(events_url, headers=auth(key))[2])["events"]
+    assert (after["status"], after["updated_at"]) == ("SCHEDULED", event["updated_at"])
