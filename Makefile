@@ -52,6 +52,7 @@ build: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.scheduler
 
 # make dev under load: 100 hourly-rule creates, latency, memory, stop time.
 bench-dev: $(STAMP)

@@ -22,22 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
+from bench import offline_environment
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "TABLE_NAME": "maintenance-windows-bench",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-    }
-)
-for name in list(os.environ):
-    if name.startswith("AWS_ENDPOINT_URL"):
-        del os.environ[name]
+ROOT = Path(__file__).resolve().parent.parent
+offline_environment("maintenance-windows-bench")
 
 # After the environment: moto reads it on import.
 from devtools.gateway import Gateway, Request, target  # noqa: E402

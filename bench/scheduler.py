@@ -21,9 +21,7 @@
 import argparse
 import contextlib
 import io
-import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench import offline_environment
 
 if TYPE_CHECKING:
     from maintsvc.store import Store
@@ -45,21 +45,7 @@ WRITE = "DynamoDB_20120810.TransactWriteItems"  # X-Amz-Target of the bench's tr
 
 
 def _environment() -> None:
-    """Dummy credentials, one region, no endpoint: everything goes to moto in-process."""
-    sys.path[:0] = [str(ROOT / "shared"), str(ROOT)]
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "TABLE_NAME": TABLE,
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
-        }
-    )
-    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-        os.environ.pop(name)
-    os.environ.pop("TRANSITION_QUEUE_URL", None)
+    offline_environment(TABLE)
 
 
 def _table_definition() -> dict[str, Any]:
