@@ -35,6 +35,8 @@ STOP_GRACE_SECONDS = 0.2
 # oldest first (deployed, records expire after 24 hours).
 BACKLOG_LIMIT = 10_000
 MAX_RETRY_DELAY_SECONDS = 10.0
+# An empty queue is polled again after this long (a change is applied at most this late).
+QUEUE_POLL_SECONDS = 0.25
 
 Subscriber = Callable[[list[dict[str, Any]]], None]
 
@@ -329,10 +331,12 @@ class QueuePoller(_Worker):
         sqs: Any = boto3.client("sqs")
         while not self._stopping.is_set():
             try:
+                # No long polling: the embedded moto serves one request at a time, and a
+                # waiting ReceiveMessage would hold every DynamoDB request behind it.
                 messages = sqs.receive_message(
                     QueueUrl=self._url,
                     MaxNumberOfMessages=min(self._spec.batch_size, 10),
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=0,
                     AttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:
@@ -341,6 +345,8 @@ class QueuePoller(_Worker):
                 continue
             if messages:
                 self._deliver(sqs, messages)
+            else:
+                self._stopping.wait(QUEUE_POLL_SECONDS)
 
     def _deliver(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
         records = [self._record(m) for m in messages]
