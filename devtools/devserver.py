@@ -312,6 +312,8 @@ def _stream_line(spec: StreamSpec) -> str:
     text = (
         f"{spec.event_name} (batch {spec.batch_size}, window "
         f"{spec.batching_window_seconds:g} s, {filters} filter{'s' * (filters != 1)})"
+        if spec.on_table
+        else f"{spec.event_name} (another table's stream: not run)"
     )
     return f"    {text:<62} {spec.function.logical_id}"
 

@@ -18,7 +18,7 @@ from moto.dynamodb.models import dynamodb_backends
 from devtools.childstack import ChildStack, start_child_stack
 from devtools.devserver import DevServer, DevServerError, serve
 from devtools.lambdas import LocalLambda
-from devtools.template import ACCOUNT_ID, FunctionSpec, StreamSpec
+from devtools.template import ACCOUNT_ID, FunctionSpec, StreamSpec, TemplateError, load_template
 from devtools.triggers import EventSourceMapping, pattern_matches
 from maintsvc.notify import SOURCE
 from tests.devtools.conftest import call, unique_table, write_fake_stack
@@ -155,6 +155,34 @@ def test_stream_records_are_let_go_once_read(real_stack: DevServer) -> None:
     table = dynamodb_backends[ACCOUNT_ID]["us-east-1"].get_table(real_stack.table_name)
     assert eventually(lambda: not table.stream_shard.items)
     assert table.stream_shard.starting_sequence_number > 1100000000017454423009 + 50
+
+
+def test_the_templates_stream_event_is_read_as_lambda_polls_it() -> None:
+    (spec,) = load_template().streams
+    assert (spec.function.logical_id, spec.on_table) == ("NotifierFunction", True)
+    assert (spec.batch_size, spec.batching_window_seconds) == (100, 1.0)
+    assert (spec.maximum_retry_attempts, spec.report_batch_item_failures) == (100, True)
+    assert spec.filters == (NOTIFIER_FILTER,)
+
+
+def test_a_filter_operator_the_stack_cannot_run_is_refused(tmp_path: Path) -> None:
+    write_fake_stack(tmp_path)
+    path = tmp_path / "template.yaml"
+    pattern = '{"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 1]}]}}}}'
+    stream = f"""
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Table.StreamArn
+            FilterCriteria: {{Filters: [{{Pattern: '{pattern}'}}]}}
+"""
+    path.write_text(
+        path.read_text().replace(
+            "      Events:\n        Tick:", "      Events:" + stream + "        Tick:"
+        )
+    )
+    with pytest.raises(TemplateError, match="numeric"):
+        load_template(path)
 
 
 def test_filter_patterns_as_lambda_applies_them() -> None:
