@@ -162,7 +162,25 @@ def test_the_templates_stream_event_is_read_as_lambda_polls_it() -> None:
     assert (spec.function.logical_id, spec.on_table) == ("NotifierFunction", True)
     assert (spec.batch_size, spec.batching_window_seconds) == (100, 1.0)
     assert (spec.maximum_retry_attempts, spec.report_batch_item_failures) == (100, True)
-    assert spec.filters == (NOTIFIER_FILTER,)
+    assert spec.filters[0] == NOTIFIER_FILTER
+    # Which records reach the notifier: status changes, windows created or deleted live.
+
+    def record(name: str, image: str, status: str) -> dict[str, Any]:
+        data = {"Keys": {"SK": {"S": "E#000000000001"}}, image: {"status": {"S": status}}}
+        return {"eventName": name, "dynamodb": data}
+
+    def passes(candidate: dict[str, Any]) -> bool:
+        return any(pattern_matches(f, candidate) for f in spec.filters)
+
+    assert passes(record("MODIFY", "NewImage", "COMPLETED"))
+    assert passes(record("INSERT", "NewImage", "ONGOING"))
+    assert passes(record("INSERT", "NewImage", "READY"))
+    assert not passes(record("INSERT", "NewImage", "SCHEDULED"))
+    assert passes(record("REMOVE", "OldImage", "ONGOING"))
+    assert not passes(record("REMOVE", "OldImage", "COMPLETED"))
+    marker = record("INSERT", "NewImage", "READY")
+    marker["dynamodb"]["Keys"]["SK"]["S"] = "O#000000000060"
+    assert not passes(marker)
 
 
 def test_a_filter_operator_the_stack_cannot_run_is_refused(tmp_path: Path) -> None:
