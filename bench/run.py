@@ -29,6 +29,7 @@ offline_environment("maintenance-windows-bench")
 
 # After the environment: moto reads it on import.
 from devtools.gateway import Gateway, Request, target  # noqa: E402
+from devtools.itemsread import ItemsRead  # noqa: E402
 from devtools.lambdas import LocalLambda  # noqa: E402
 from devtools.localaws import MotoSandbox  # noqa: E402
 from devtools.seeding import seed_due_events  # noqa: E402
@@ -130,22 +131,6 @@ def round_trips() -> list[tuple[str, int, str]]:
         measure("delete (30 events)", "DELETE", "/api/v4/maintenances/3")
     lambdas.close()
     return rows
-
-
-class ItemsRead:
-    """Items DynamoDB evaluates per request: a Query's ScannedCount, the items a Get returns."""
-
-    def __init__(self) -> None:
-        self.items = 0
-
-    def __call__(self, event_name: str, parsed: dict[str, Any], **kwargs: Any) -> None:
-        operation = event_name.rsplit(".", 1)[-1]
-        if operation == "Query":
-            self.items += parsed.get("ScannedCount", 0)
-        elif operation == "GetItem":
-            self.items += int("Item" in parsed)
-        elif operation == "BatchGetItem":
-            self.items += sum(len(v) for v in parsed.get("Responses", {}).values())
 
 
 def page_reads(scales: list[int]) -> list[tuple[str, int, int, int, float]]:

@@ -5,38 +5,21 @@ from typing import Any
 
 import pytest
 
+from devtools.itemsread import ItemsRead
 from tests.api.test_events_api import create, events_of
 from tests.conftest import NOW, Caller
 
 
-class ItemsRead:
-    """Sums what DynamoDB evaluates per call: ScannedCount of a Query, items of a Get."""
-
-    def __init__(self) -> None:
-        self.items = 0
-        self.calls = 0
-
-
 @pytest.fixture
-def items_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[ItemsRead]:
-    from botocore.client import BaseClient
+def items_read(store: Any) -> Iterator[ItemsRead]:
+    """Items read by every DynamoDB request the handlers send (they share the store's client)."""
+    from maintsvc.store import _client
 
     recorder = ItemsRead()
-    real = BaseClient._make_api_call
-
-    def counting(self: BaseClient, operation: str, params: Any) -> Any:
-        result = real(self, operation, params)
-        recorder.calls += 1
-        if operation == "Query":
-            recorder.items += result.get("ScannedCount", 0)
-        elif operation == "GetItem":
-            recorder.items += int("Item" in result)
-        elif operation == "BatchGetItem":
-            recorder.items += sum(len(v) for v in result.get("Responses", {}).values())
-        return result
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", counting)
+    client = _client("dynamodb")
+    client.meta.events.register("after-call.dynamodb.*", recorder)
     yield recorder
+    client.meta.events.unregister("after-call.dynamodb.*", recorder)
 
 
 def page_two_cost(call: Caller, maintenance_id: int, recorder: ItemsRead) -> int:
