@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from devtools.triggers import consuming_stream
+
 
 class ItemsRead:
     """Items DynamoDB evaluates per request: a Query's ScannedCount, the items a Get returns.
@@ -14,6 +16,8 @@ class ItemsRead:
         self.items = 0
 
     def __call__(self, event_name: str, parsed: dict[str, Any], **kwargs: Any) -> None:
+        if consuming_stream():  # the stream's consumers, run between requests locally
+            return
         operation = event_name.rsplit(".", 1)[-1]
         if operation == "Query":
             self.items += parsed.get("ScannedCount", 0)

@@ -183,6 +183,9 @@ class MotoSandbox:
         self._region = region
         self._mock = mock_aws(config={"core": {"reset_boto3_session": False}})
         self._pristine: Any = None
+        self._stream_seen: dict[int, int] = {}
+        # Records a synchronous consumer failed on, to be delivered again (tests).
+        self.stream_backlog: list[dict[str, Any]] = []
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -195,8 +198,25 @@ class MotoSandbox:
         finally:
             self._mock.stop()
 
+    def new_stream_records(self) -> list[dict[str, Any]]:
+        """The table's stream records written since the last call, as JSON (mock active).
+
+        Unlike `take_stream_records` they stay in moto, so a test can still
+        read the whole stream through the DynamoDB Streams API.
+        """
+        table = dynamodb_backends[ACCOUNT_ID][self._region].get_table(self._table_name)
+        shard = table.stream_shard
+        if shard is None:
+            return []
+        seen = self._stream_seen.get(id(shard), 0)
+        records = shard.items[seen:]
+        self._stream_seen = {id(shard): len(shard.items)}
+        return [record.to_json() for record in records]
+
     def reset(self) -> None:
         """Every moto backend empty again, then the table as just created (mock active)."""
+        self._stream_seen = {}
+        self.stream_backlog = []
         BackendDict.reset()
         backend = dynamodb_backends[ACCOUNT_ID][self._region]
         if self._pristine is None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from devtools.gateway import Invoker
 from devtools.localaws import EmbeddedMoto, take_stream_records
-from devtools.template import ACCOUNT_ID, QueueSourceSpec, ScheduleSpec, StreamSpec
+from devtools.template import ACCOUNT_ID, FunctionSpec, QueueSourceSpec, ScheduleSpec, StreamSpec
 
 # How long stop() waits for a thread that is busy in a function (then leaves it).
 STOP_GRACE_SECONDS = 0.2
@@ -191,6 +191,57 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     copied: dict[str, Any] = json.loads(json.dumps({**record, "dynamodb": dynamodb}))
     copied["eventSourceARN"] = stream_arn
     return copied
+
+
+_consuming = threading.local()
+# Stream consumers that keep read models the API reads (the feed's counters). Tests and
+# benchmarks run them synchronously between requests; the notifier has its own tests.
+READ_MODEL_FUNCTIONS = ("IndexerFunction",)
+
+
+def read_model_streams(specs: Sequence[StreamSpec]) -> list[StreamSpec]:
+    return [s for s in specs if s.on_table and s.function.logical_id in READ_MODEL_FUNCTIONS]
+
+
+def consuming_stream() -> bool:
+    """True inside `deliver_stream_now`: request counters leave the consumers' calls out."""
+    return bool(getattr(_consuming, "active", False))
+
+
+def deliver_stream_now(
+    specs: Sequence[StreamSpec],
+    records: list[dict[str, Any]],
+    invoke: Callable[[FunctionSpec, dict[str, Any]], Any],
+    stream_arn: str,
+) -> list[dict[str, Any]]:
+    """Hand stream records to each spec's function at once, filtered and batched as Lambda
+    would: tests and benchmarks read what the stream consumers derive right after writing.
+
+    A batch whose function raises is not lost: it and the records after it are
+    returned, for the next call to deliver again (Lambda retries a failed
+    batch; a consumer's failure never fails the writer's request).
+    """
+    failed_from: int | None = None
+    for spec in specs:
+        filters = spec.filters
+        wanted = [
+            (i, lambda_record(r, stream_arn))
+            for i, r in enumerate(records)
+            if not filters or any(pattern_matches(f, r) for f in filters)
+        ]
+        for start in range(0, len(wanted), spec.batch_size):
+            batch = wanted[start : start + spec.batch_size]
+            _consuming.active = True
+            try:
+                invoke(spec.function, {"Records": [record for _, record in batch]})
+            except Exception:
+                _log_failure(f"{spec.function.logical_id} failed; its batch is kept for later")
+                first = batch[0][0]
+                failed_from = first if failed_from is None else min(failed_from, first)
+                break
+            finally:
+                _consuming.active = False
+    return [] if failed_from is None else records[failed_from:]
 
 
 class EventSourceMapping(_Worker):

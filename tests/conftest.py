@@ -45,9 +45,11 @@ for name in list(os.environ):
 # After the environment: moto reads it on import.
 from devtools.gateway import Gateway, Request, target  # noqa: E402
 from devtools.gateway import match_route as gateway_match_route  # noqa: E402
+from devtools.itemsread import ItemsRead  # noqa: E402
 from devtools.lambdas import LambdaContext, handler_of, import_handler_module  # noqa: E402
 from devtools.localaws import MotoSandbox  # noqa: E402
 from devtools.template import FunctionSpec, load_template, read_yaml  # noqa: E402
+from devtools.triggers import deliver_stream_now, read_model_streams  # noqa: E402
 
 # Property tests: `property_examples(n)` is n in the slow tier (`make test-slow` loads
 # this profile), a fifth of it in the default run.
@@ -128,6 +130,18 @@ def store(aws: None) -> Any:
 
 
 @pytest.fixture
+def items_read(store: Any) -> Iterator[ItemsRead]:
+    """Items read by every DynamoDB request the handlers send (they share the store's client)."""
+    from maintsvc.store import _client
+
+    recorder = ItemsRead()
+    client = _client("dynamodb")
+    client.meta.events.register("after-call.dynamodb.*", recorder)
+    yield recorder
+    client.meta.events.unregister("after-call.dynamodb.*", recorder)
+
+
+@pytest.fixture
 def settings() -> Any:
     from maintsvc.config import load_settings
 
@@ -173,6 +187,24 @@ class _Functions:
 
 
 GATEWAY = Gateway(TEMPLATE.routes, _Functions())
+# The stream consumers whose read models requests read (the feed's counters); the notifier
+# is driven by its own tests.
+READ_MODEL_STREAMS = read_model_streams(TEMPLATE.streams)
+
+
+def index_stream(sandbox: MotoSandbox) -> None:
+    """Run the indexer over the stream records written since the last call, as Lambda would."""
+    arn = f"arn:aws:dynamodb:{REGION}:123456789012:table/{TABLE}/stream/local"
+    records = sandbox.stream_backlog + sandbox.new_stream_records()
+    sandbox.stream_backlog = deliver_stream_now(
+        READ_MODEL_STREAMS, records, GATEWAY.invoker.invoke, arn
+    )
+
+
+@pytest.fixture
+def indexed(sandbox: MotoSandbox) -> Callable[[], None]:
+    """index_stream for tests that read the feed through domain functions."""
+    return lambda: index_stream(sandbox)
 
 
 class Response:
@@ -210,7 +242,7 @@ def read_key(store: Any) -> str:
 
 
 @pytest.fixture
-def call(write_key: str) -> Caller:
+def call(write_key: str, sandbox: MotoSandbox) -> Caller:
     """call(method, path, body=..., query=..., key=..., headers=..., raw_body=...) -> Response."""
 
     def _call(
@@ -233,6 +265,7 @@ def call(write_key: str) -> Caller:
         request = Request(
             method, target(path, query), all_headers, b"" if text is None else text.encode()
         )
+        index_stream(sandbox)  # the stream reached its consumers before this request
         routed = GATEWAY.event(request)
         if routed is None:
             raise AssertionError(f"no route for {method} {path}")

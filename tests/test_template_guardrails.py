@@ -86,6 +86,12 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
     },
     "NotifierFunction": {("dynamodb:BatchGetItem", json.dumps(TABLE_ARN, sort_keys=True))}
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
+    # Counter transactions: a Put (the batch marker) and Updates (the counters).
+    "IndexerFunction": {
+        (action, json.dumps(TABLE_ARN, sort_keys=True))
+        for action in ("dynamodb:PutItem", "dynamodb:UpdateItem")
+    }
+    | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
 }
 
 
@@ -245,7 +251,13 @@ def _queue(logical_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "queue", ["SchedulerFailureQueue", "NotifierFailureQueue", "TransitionDeadLetterQueue"]
+    "queue",
+    [
+        "SchedulerFailureQueue",
+        "NotifierFailureQueue",
+        "IndexerFailureQueue",
+        "TransitionDeadLetterQueue",
+    ],
 )
 def test_failure_queues_are_encrypted_and_keep_messages_14_days(queue: str) -> None:
     properties = _queue(queue)
@@ -289,6 +301,24 @@ def test_notifier_stream_source_gives_up_into_its_failure_queue() -> None:
         "Destination": {"Fn::GetAtt": ["NotifierFailureQueue", "Arn"]},
     }
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_indexer_retries_a_batch_until_it_leaves_the_stream_then_keeps_it() -> None:
+    """Counting is idempotent per batch, so retries are safe; nothing may be skipped silently."""
+    event = RESOURCES["IndexerFunction"]["Properties"]["Events"]["EventChanges"]
+    properties = event["Properties"]
+    assert (event["Type"], properties["Stream"]) == ("DynamoDB", STREAM_ARN)
+    assert properties["StartingPosition"] == "TRIM_HORIZON"
+    assert properties["MaximumRetryAttempts"] == -1
+    assert properties["MaximumRecordAgeInSeconds"] == 86400
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert properties["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["IndexerFailureQueue", "Arn"]},
+    }
+    assert RESOURCES["IndexerFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["IndexerRole", "Arn"]
+    }
 
 
 def test_notifier_reserved_concurrency_mirrors_the_scheduler() -> None:
@@ -443,6 +473,18 @@ SINGLE_METRIC_ALARMS: dict[str, tuple[Any, ...]] = {
     ),
     "NotifierFailureQueueAlarm": (
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("NotifierFailureQueue"),
+        "Maximum", 300, "GreaterThanThreshold", 0, 1, None,
+    ),
+    "IndexerErrorsAlarm": (
+        "AWS/Lambda", "Errors", _function("IndexerFunction"), "Sum", 60,
+        "GreaterThanOrEqualToThreshold", 1, 5, 3,
+    ),
+    "IndexerIteratorAgeAlarm": (
+        "AWS/Lambda", "IteratorAge", _function("IndexerFunction"), "Maximum", 60,
+        "GreaterThanThreshold", 300000, 3, 3,
+    ),
+    "IndexerFailureQueueAlarm": (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("IndexerFailureQueue"),
         "Maximum", 300, "GreaterThanThreshold", 0, 1, None,
     ),
     "MaintenancesFunctionErrorsAlarm": (

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from maintsvc import events
+from maintsvc import events, feed
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
 from maintsvc.errors import maintenance_not_found
@@ -40,9 +40,11 @@ def _shown(resource: dict[str, Any]) -> dict[str, Any]:
 def list_feed() -> Response[Any]:
     query = app.current_event.query_string_parameters or {}
     page, limit = paging(query)
-    feed = events.list_feed(_store(), query, page, limit, now_seconds())
+    listed = feed.list_feed(_store(), query, page, limit, now_seconds())
     site = load_settings().public_site_url
-    return respond(app, 200, {**feed, "events": [with_feed_url(e, site) for e in feed["events"]]})
+    return respond(
+        app, 200, {**listed, "events": [with_feed_url(e, site) for e in listed["events"]]}
+    )
 
 
 @app.get("/api/v4/maintenances/<maintenance_id>/events")

@@ -13,18 +13,17 @@ from maintsvc.errors import (
     maintenance_not_found,
 )
 from maintsvc.etags import Expectation
-from maintsvc.items import event_resource, feed_entry, is_live, year_of
+from maintsvc.items import event_resource, is_live, year_of
 from maintsvc.lifecycle import (
     CANCELLED,
     COMPLETED,
-    EVENT_STATUSES,
     ONGOING,
     PENDING,
     SCHEDULED,
     TERMINAL,
     status_from_time,
 )
-from maintsvc.numbers import MAX_ID_DIGITS, MAX_TIMESTAMP, minute_timestamp
+from maintsvc.numbers import minute_timestamp
 from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
 from maintsvc.transitions import apply_transition, cancel_or_complete, unchanged
 
@@ -234,97 +233,3 @@ def _change_status(
     if event["status"] not in allowed:
         raise ValidationError(f"Cannot transition event from {event['status']} to {status}")
     return cancel_or_complete(store, event, status, now, settings.ready_window_seconds, exactly)
-
-
-# -- the global feed --------------------------------------------------------------------
-
-
-def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:
-    """Parse the feed's query: empty values are absent, bad ones a 400 naming the parameter."""
-    values = {k: v.strip() for k, v in query.items() if v.strip()}
-    filters: dict[str, Any] = {"start": now, "status": None, "tags": None, "maintenance_id": None}
-    if "event_start_date_time" in values:
-        raw = values["event_start_date_time"]
-        if not _small_natural(raw, len(str(MAX_TIMESTAMP))) or int(raw) > MAX_TIMESTAMP:
-            raise ValidationError("event_start_date_time must be a valid timestamp (UTC seconds)")
-        filters["start"] = int(raw)
-    if "event_status" in values:
-        status = values["event_status"].upper()
-        if status not in EVENT_STATUSES:
-            raise ValidationError(f"event_status must be one of: {', '.join(EVENT_STATUSES)}")
-        filters["status"] = status
-    if "monitors" in values:
-        tags = {t.strip() for t in values["monitors"].split(",") if t.strip()}
-        filters["tags"] = tags or None
-    if "maintenance_id" in values:
-        raw = values["maintenance_id"]
-        if not _small_natural(raw, MAX_ID_DIGITS) or int(raw) <= 0:
-            raise ValidationError("maintenance_id must be a positive integer")
-        filters["maintenance_id"] = int(raw)
-    return filters
-
-
-def _small_natural(raw: str, max_digits: int) -> bool:
-    """ASCII digits only, and few enough that int() is cheap (it refuses 4,300+ digits)."""
-    return raw.isdigit() and raw.isascii() and len(raw.lstrip("0")) <= max_digits
-
-
-def list_feed(
-    store: Store, query: dict[str, str], page: int, limit: int, now: int
-) -> dict[str, Any]:
-    """Events across maintenances from a start time, start ascending then event id.
-
-    Reads the maintenances (details, monitor filter and which yearly feed
-    shards exist) with one Query, then each needed shard from the start's
-    year on; with `maintenance_id`, its item and its own start-ordered index.
-    `total` counts every match, so every match is read.
-    """
-    filters = feed_filters(query, now)
-    status_filter = "#st = :st" if filters["status"] else None
-    values: dict[str, Any] = {":st": filters["status"]} if filters["status"] else {}
-    names = {"#st": "status"} if filters["status"] else None
-    if filters["maintenance_id"] is not None:
-        found = store.get(keys.maintenance_key(filters["maintenance_id"]))
-        maintenances = [found] if found is not None and is_live(found) else []
-    else:
-        maintenances = store.query("GSI1PK = :pk", {":pk": keys.MAINTENANCE_LIST}, index="GSI1")
-    if filters["tags"]:
-        maintenances = [
-            m
-            for m in maintenances
-            if filters["tags"] & {x["monitor_tag"] for x in m.get("monitors", [])}
-        ]
-    by_id = {m["id"]: m for m in maintenances}
-    lower = keys.start_order_sk(filters["start"], 0)
-    events: list[Item] = []
-    if filters["maintenance_id"] is not None:
-        if by_id:
-            events = store.query(
-                "PK = :pk AND LSI1SK >= :lo",
-                {":pk": keys.maintenance_pk(filters["maintenance_id"]), ":lo": lower, **values},
-                index="LSI1",
-                names=names,
-                filter_expression=status_filter,
-            )
-    else:
-        years = sorted({y for m in maintenances for y in m.get("event_years", set())})
-        for year in years:
-            if year < year_of(filters["start"]):
-                continue
-            events.extend(
-                e
-                for e in store.query(
-                    "GSI2PK = :pk AND GSI2SK >= :lo",
-                    {":pk": keys.feed_pk(year), ":lo": lower, **values},
-                    index="GSI2",
-                    names=names,
-                    filter_expression=status_filter,
-                )
-                if e["maintenance_id"] in by_id
-            )
-    return {
-        "events": [feed_entry(e, by_id[e["maintenance_id"]]) for e in _page(events, page, limit)],
-        "page": page,
-        "limit": limit,
-        "total": len(events),
-    }

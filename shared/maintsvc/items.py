@@ -140,7 +140,7 @@ def event_time_attributes(
         "end_date_time": end,
         "status": status,
         "LSI1SK": keys.start_order_sk(start, event_id),
-        "GSI2PK": keys.feed_pk(year_of(start)),
+        "GSI2PK": keys.feed_pk(status, start),
         "GSI2SK": keys.start_order_sk(start, event_id),
     }
     if status in TERMINAL:

@@ -58,8 +58,43 @@ def start_order_sk(start: int, event_id: int) -> str:
     return f"{pad(start)}#{pad(event_id)}"
 
 
-def feed_pk(year: int) -> str:
-    return f"FEED#{year}"
+# The feed is counted per status in buckets of 64^level seconds (level 0: one second, level
+# 4: 2^24 s, about 194 days); its index partitions are the level-3 buckets (2^18 s, about
+# 3 days) of one status. See docs/data-model.md, "The feed".
+COUNT_LEVEL_BITS = 6
+COUNT_TOP_LEVEL = 4
+FEED_BUCKET_LEVEL = 3
+
+
+def count_bucket(level: int, at: int) -> int:
+    """The bucket of `level` that second `at` falls in."""
+    return at >> (COUNT_LEVEL_BITS * level)
+
+
+def feed_pk(status: str, start: int) -> str:
+    """GSI2PK: the events of one status starting in one level-3 bucket."""
+    return f"FEED#{status}#{count_bucket(FEED_BUCKET_LEVEL, start)}"
+
+
+def feed_bucket_pk(status: str, bucket: int) -> str:
+    return f"FEED#{status}#{bucket}"
+
+
+def count_pk(level: int, parent: int | None) -> str:
+    """The counters of one level, partitioned by their parent bucket (the top level: one)."""
+    return f"COUNT#{level}" if parent is None else f"COUNT#{level}#{parent}"
+
+
+def count_key(level: int, at: int) -> dict[str, str]:
+    """The counter item of `level` whose bucket holds second `at`."""
+    bucket = count_bucket(level, at)
+    parent = None if level == COUNT_TOP_LEVEL else bucket >> COUNT_LEVEL_BITS
+    return {"PK": count_pk(level, parent), "SK": pad(bucket)}
+
+
+def counted_batch_key(digest: str, chunk: int) -> dict[str, str]:
+    """Marks one chunk of a stream batch as counted, so a retried batch is not counted twice."""
+    return {"PK": f"COUNTED#{digest}", "SK": pad(chunk)}
 
 
 def due_pk(event_id: int) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from devtools.triggers import consuming_stream
 from maintsvc import keys
 from maintsvc.apikeys import create_api_key
 from maintsvc.store import Store, TransactionCancelled, dynamodb_client
@@ -87,7 +88,8 @@ def trips(call: Caller) -> Any:
         calls: Counter[str] = Counter()
 
         def count(event_name: str, **kwargs: Any) -> None:
-            calls[event_name.rsplit(".", 1)[-1]] += 1
+            if not consuming_stream():  # the indexer, run between requests
+                calls[event_name.rsplit(".", 1)[-1]] += 1
 
         events = dynamodb_client().meta.events
         events.register("before-call.dynamodb.*", count)

@@ -1,25 +1,10 @@
 """Read cost that does not grow with history (the Scale issue), counted in items DynamoDB reads."""
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from devtools.itemsread import ItemsRead
 from tests.api.test_events_api import create, events_of
 from tests.conftest import NOW, Caller
-
-
-@pytest.fixture
-def items_read(store: Any) -> Iterator[ItemsRead]:
-    """Items read by every DynamoDB request the handlers send (they share the store's client)."""
-    from maintsvc.store import _client
-
-    recorder = ItemsRead()
-    client = _client("dynamodb")
-    client.meta.events.register("after-call.dynamodb.*", recorder)
-    yield recorder
-    client.meta.events.unregister("after-call.dynamodb.*", recorder)
 
 
 def page_two_cost(call: Caller, maintenance_id: int, recorder: ItemsRead) -> int:

@@ -158,8 +158,10 @@ def test_stream_records_are_let_go_once_read(real_stack: DevServer) -> None:
 
 
 def test_the_templates_stream_event_is_read_as_lambda_polls_it() -> None:
-    (spec,) = load_template().streams
-    assert (spec.function.logical_id, spec.on_table) == ("NotifierFunction", True)
+    specs = {s.function.logical_id: s for s in load_template().streams}
+    assert sorted(specs) == ["IndexerFunction", "NotifierFunction"]
+    spec = specs["NotifierFunction"]
+    assert spec.on_table
     assert (spec.batch_size, spec.batching_window_seconds) == (100, 1.0)
     assert (spec.maximum_retry_attempts, spec.report_batch_item_failures) == (100, True)
     assert spec.filters[0] == NOTIFIER_FILTER
@@ -181,6 +183,17 @@ def test_the_templates_stream_event_is_read_as_lambda_polls_it() -> None:
     marker = record("INSERT", "NewImage", "READY")
     marker["dynamodb"]["Keys"]["SK"]["S"] = "O#000000000060"
     assert not passes(marker)
+    # The indexer: every write of an event item, and nothing else.
+    indexer = specs["IndexerFunction"]
+    assert (indexer.batch_size, indexer.batching_window_seconds, indexer.on_table) == (
+        500,
+        0.0,
+        True,
+    )
+    assert indexer.maximum_retry_attempts == 10_000  # -1: until the record leaves the stream
+    counted = [record(n, "NewImage", "SCHEDULED") for n in ("INSERT", "MODIFY", "REMOVE")]
+    assert all(any(pattern_matches(f, r) for f in indexer.filters) for r in counted)
+    assert not any(pattern_matches(f, marker) for f in indexer.filters)
 
 
 def test_a_filter_operator_the_stack_cannot_run_is_refused(tmp_path: Path) -> None:

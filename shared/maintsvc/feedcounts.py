@@ -1,0 +1,209 @@
+"""How many events start at or after a second, per status: the feed's `total`, kept exact
+without reading the events (docs/data-model.md, "The feed").
+
+Counters live in buckets of 64^level seconds for levels 0-4 (one second up to
+about 194 days), one item per non-empty bucket with one number per status.
+"Events starting at or after S" is then a handful of bucket ranges, one per
+level: the seconds from S to the end of its 64-second bucket, the 64-second
+buckets to the end of their 4,096-second parent, and so on up to every
+top-level bucket after S's. That is at most 63 counters per level (in
+practice a few), whatever the number of events.
+
+The table's stream keeps the counters (`count_stream_changes` →
+`apply_count_changes`, run by IndexerFunction): an event write changes no
+counter item itself, so a burst of transitions never contends on one, and a
+batch of stream records becomes one ADD per touched counter. A batch is
+applied in transactions that also write a `COUNTED#<batch digest>` marker:
+a batch Lambda retries after a failure finds its marker and is not counted
+twice. Counters trail the events by the stream's delay (typically well under
+a second), the same order as the global index the feed pages come from.
+"""
+
+import hashlib
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.lifecycle import EVENT_STATUSES
+from maintsvc.store import Item, Store, TransactionCancelled, TxAction, from_item
+
+LEVELS = range(keys.COUNT_TOP_LEVEL + 1)
+FANOUT = 1 << keys.COUNT_LEVEL_BITS
+# One transaction: the batch marker and up to 99 counters.
+COUNTERS_PER_TRANSACTION = 99
+CONFLICT_ATTEMPTS = 6
+MARKER_LIFETIME_SECONDS = 86_400
+# Attribute names of a counter item: one number per status.
+STATUS_NAMES = {f"#{status[:2]}": status for status in EVENT_STATUSES}
+
+Changes = dict[tuple[str, str], dict[str, int]]
+
+
+# -- keeping the counters ---------------------------------------------------------------
+
+
+def _counted(image: Mapping[str, Any] | None) -> tuple[int, str] | None:
+    """What an event image contributes to the counters: its start and status."""
+    if image is None or "start_date_time" not in image or "status" not in image:
+        return None
+    return int(image["start_date_time"]), str(image["status"])
+
+
+def count_stream_changes(records: Iterable[Mapping[str, Any]]) -> Changes:
+    """The counter deltas a batch of stream records makes: (PK, SK) -> status -> delta.
+
+    Only event items count; a write that keeps the event's start and status
+    changes nothing. Deltas that cancel out within the batch are dropped.
+    """
+    changes: Changes = defaultdict(lambda: defaultdict(int))
+    for record in records:
+        data = record.get("dynamodb", {})
+        if not str(data.get("Keys", {}).get("SK", {}).get("S", "")).startswith("E#"):
+            continue
+        old = _counted(from_item(data["OldImage"]) if "OldImage" in data else None)
+        new = _counted(from_item(data["NewImage"]) if "NewImage" in data else None)
+        if old == new:
+            continue
+        for contribution, sign in ((old, -1), (new, 1)):
+            if contribution is None:
+                continue
+            start, status = contribution
+            for level in LEVELS:
+                key = keys.count_key(level, start)
+                changes[(key["PK"], key["SK"])][status] += sign
+    return {
+        key: {status: delta for status, delta in deltas.items() if delta}
+        for key, deltas in changes.items()
+        if any(deltas.values())
+    }
+
+
+def batch_digest(records: Sequence[Mapping[str, Any]]) -> str:
+    """Names a batch by its records, so Lambda's retry of the same batch has the same name."""
+    ids = "\n".join(str(r.get("eventID", "")) for r in records)
+    return hashlib.sha256(ids.encode()).hexdigest()
+
+
+def _counter_update(key: tuple[str, str], deltas: Mapping[str, int]) -> TxAction:
+    names = {name: status for name, status in STATUS_NAMES.items() if status in deltas}
+    values = {f":{name[1:]}": deltas[status] for name, status in names.items()}
+    expression = "ADD " + ", ".join(f"{name} :{name[1:]}" for name in names)
+    return TxAction.update({"PK": key[0], "SK": key[1]}, expression, values, names)
+
+
+def apply_count_changes(store: Store, changes: Changes, digest: str, now: int) -> int:
+    """Apply the deltas of one stream batch exactly once; the number of chunks applied.
+
+    Chunks are cut from the sorted keys, so a retried batch cuts the same
+    chunks and skips those whose marker exists. Transactions that conflict
+    with another shard's (both adding to a top-level counter) are retried.
+    """
+    ordered = sorted(changes)
+    applied = 0
+    for chunk, begin in enumerate(range(0, len(ordered), COUNTERS_PER_TRANSACTION)):
+        marker = {
+            **keys.counted_batch_key(digest, chunk),
+            "expires_at": now + MARKER_LIFETIME_SECONDS,
+        }
+        actions = [TxAction.put(marker, "attribute_not_exists(PK)")]
+        actions += [
+            _counter_update(k, changes[k])
+            for k in ordered[begin : begin + COUNTERS_PER_TRANSACTION]
+        ]
+        applied += _transact_once(store, actions)
+    return applied
+
+
+def _transact_once(store: Store, actions: list[TxAction]) -> int:
+    """1 if written, 0 if its marker shows an earlier attempt wrote it."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            store.transact(actions)
+            return 1
+        except TransactionCancelled as cancelled:
+            if 0 in cancelled.failed_conditions():
+                return 0
+            if not cancelled.conflict or attempt == CONFLICT_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def count_stream_batch(store: Store, records: Sequence[Mapping[str, Any]], now: int) -> int:
+    """The indexer's part for the feed: count a batch of stream records once."""
+    changes = count_stream_changes(records)
+    if not changes:
+        return 0
+    return apply_count_changes(store, changes, batch_digest(records), now)
+
+
+# -- reading them -----------------------------------------------------------------------
+
+
+@dataclass
+class FeedBucket:
+    """The events of one feed partition bucket (level 3) that the query covers, per status."""
+
+    bucket: int
+    counts: dict[str, int]
+
+
+@dataclass
+class FeedCounts:
+    """Counts of events starting at or after `start`: exact per level-3 bucket up to the end
+    of `start`'s top-level bucket, per top-level bucket beyond it (read further on demand)."""
+
+    start: int
+    near: list[FeedBucket]
+    far: list[FeedBucket] = field(default_factory=list)
+
+    def total(self, statuses: Sequence[str]) -> int:
+        return sum(b.counts.get(s, 0) for b in [*self.near, *self.far] for s in statuses)
+
+
+def _counts_of(item: Item) -> dict[str, int]:
+    return {status: int(item[status]) for status in EVENT_STATUSES if item.get(status)}
+
+
+def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for status, n in counts.items():
+        into[status] = into.get(status, 0) + n
+
+
+def _level_range(store: Store, level: int, start: int) -> list[Item]:
+    """Counters of `level` after `start`'s bucket (level 0: from it) within their parent."""
+    bucket = keys.count_bucket(level, start)
+    lowest = bucket if level == 0 else bucket + 1
+    parent = None if level == keys.COUNT_TOP_LEVEL else bucket >> keys.COUNT_LEVEL_BITS
+    return store.query(
+        "PK = :pk AND SK >= :lo",
+        {":pk": keys.count_pk(level, parent), ":lo": keys.pad(lowest)},
+    )
+
+
+def read_feed_counts(store: Store, start: int) -> FeedCounts:
+    """Five Queries (one per level, run at once) give every count from `start` on."""
+    with ThreadPoolExecutor(len(LEVELS)) as pool:
+        levels = list(pool.map(lambda level: _level_range(store, level, start), LEVELS))
+    first = keys.count_bucket(keys.FEED_BUCKET_LEVEL, start)
+    head: dict[str, int] = {}
+    for level in range(keys.FEED_BUCKET_LEVEL):
+        for item in levels[level]:
+            _add(head, _counts_of(item))
+    near = [FeedBucket(first, head)] if head else []
+    near += [
+        FeedBucket(int(item["SK"]), _counts_of(item)) for item in levels[keys.FEED_BUCKET_LEVEL]
+    ]
+    far = [FeedBucket(int(item["SK"]), _counts_of(item)) for item in levels[keys.COUNT_TOP_LEVEL]]
+    return FeedCounts(start, near, far)
+
+
+def feed_buckets_within(store: Store, top_bucket: int) -> list[FeedBucket]:
+    """The level-3 buckets of one top-level bucket (a feed page that reaches that far)."""
+    items = store.query("PK = :pk", {":pk": keys.count_pk(keys.FEED_BUCKET_LEVEL, top_bucket)})
+    return [FeedBucket(int(item["SK"]), _counts_of(item)) for item in items]
