@@ -104,7 +104,7 @@ def seed_due_events(
     afterwards do not collide with them.
     """
     from maintsvc import keys
-    from maintsvc.items import event_item, maintenance_index_attributes, year_of
+    from maintsvc.items import event_item, maintenance_index_attributes
 
     items: list[dict[str, Any]] = []
     event_id = (first_maintenance - 1) * per_maintenance
@@ -117,7 +117,6 @@ def seed_due_events(
             "rrule": f"FREQ=MINUTELY;INTERVAL=5;COUNT={per_maintenance}",
             "duration_seconds": duration, "status": "ACTIVE", "monitors": [],
             "created_at": "x", "updated_at": "x", "schedule_version": 1, "revision": 1,
-            "event_years": {year_of(first)},
         }  # fmt: skip
         items.append({**maintenance, **maintenance_index_attributes(maintenance)})
         for _ in range(per_maintenance):

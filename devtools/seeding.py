@@ -6,7 +6,6 @@ would run materialisation for every maintenance (and measure it); writing the
 items directly (BatchWriteItem) keeps those runs about the tick alone.
 """
 
-import time
 from typing import Any
 
 from maintsvc.items import event_item, maintenance_index_attributes
@@ -26,14 +25,12 @@ def seed_due_events(store: Store, maintenances: int, per_maintenance: int, start
     """
     items: list[dict[str, Any]] = []
     event_id = 0
-    last_start = start + (per_maintenance - 1) * EVENT_SPACING_SECONDS
-    years = set(range(time.gmtime(start).tm_year, time.gmtime(last_start).tm_year + 1))
     for maintenance_id in range(1, maintenances + 1):
         maintenance = {
             "id": maintenance_id, "title": "t", "description": None, "start_date_time": start,
             "timezone": "UTC", "rrule": f"FREQ=MINUTELY;INTERVAL=5;COUNT={per_maintenance}",
             "duration_seconds": 60, "status": "ACTIVE", "monitors": [], "created_at": "x",
-            "updated_at": "x", "schedule_version": 1, "revision": 1, "event_years": years,
+            "updated_at": "x", "schedule_version": 1, "revision": 1,
             "event_count": per_maintenance,
         }  # fmt: skip
         items.append({**maintenance, **maintenance_index_attributes(maintenance)})

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from maintsvc import keys
+from maintsvc.access import api_key_items
 from maintsvc.clock import iso_now
 from maintsvc.errors import ForbiddenError, UnauthorizedError
-from maintsvc.store import Item, Store, TransactionCancelled, TxAction
+from maintsvc.store import Item, Store, TransactionCancelled
 
 KEY_PATTERN = re.compile(r"kener_[0-9a-f]{64}")
 READ, WRITE = "read", "write"
@@ -62,9 +63,7 @@ def create_api_key(store: Store, name: str, read_only: bool = False) -> str:
     key = "kener_" + secrets.token_hex(32)
     by_digest, by_name = _key_items(name, digest(key), read_only)
     try:
-        store.transact(
-            [TxAction.put(by_name, condition="attribute_not_exists(PK)"), TxAction.put(by_digest)]
-        )
+        api_key_items.put_new_api_key(store, by_digest, by_name)
     except TransactionCancelled as exc:
         if exc.failed_conditions():
             raise DuplicateKeyName(name) from None
@@ -79,47 +78,24 @@ def install_api_key(store: Store, key: str, name: str, read_only: bool = False) 
     left working under a name that now means another key.
     """
     by_digest, by_name = _key_items(name, digest(key), read_only)
-    previous = store.get(keys.api_key_name_key(name))
-    actions = [TxAction.put(by_name), TxAction.put(by_digest)]
+    previous = api_key_items.get_api_key_by_name(store, name)
+    replaced = None
     if previous is not None and previous["digest"] != by_name["digest"]:
-        actions.append(
-            TxAction.update(
-                keys.api_key_key(previous["digest"]),
-                "SET #s = :inactive",
-                {":inactive": "INACTIVE"},
-                {"#s": "status"},
-            )
-        )
-    store.transact(actions)
+        replaced = previous["digest"]
+    api_key_items.put_api_key(store, by_digest, by_name, replaced)
 
 
 def list_api_keys(store: Store) -> list[ApiKey]:
-    items = store.query("GSI1PK = :pk", {":pk": keys.APIKEY_LIST}, index="GSI1")
+    items = api_key_items.list_api_keys(store)
     return [_from_item(i, i["digest"]) for i in items]
 
 
 def revoke_api_key(store: Store, name: str) -> bool:
     """Mark a key INACTIVE; False when no key has this name."""
-    record = store.get(keys.api_key_name_key(name))
+    record = api_key_items.get_api_key_by_name(store, name)
     if record is None:
         return False
-    set_inactive = "SET #s = :inactive"
-    store.transact(
-        [
-            TxAction.update(
-                keys.api_key_name_key(name),
-                set_inactive,
-                {":inactive": "INACTIVE"},
-                {"#s": "status"},
-            ),
-            TxAction.update(
-                keys.api_key_key(record["digest"]),
-                set_inactive,
-                {":inactive": "INACTIVE"},
-                {"#s": "status"},
-            ),
-        ]
-    )
+    api_key_items.deactivate_api_key(store, name, record["digest"])
     return True
 
 
@@ -142,7 +118,7 @@ def _lookup(store: Store, key: str, ttl: int) -> ApiKey | None:
     now = time.monotonic()
     if cached and cached[0] > now:
         return cached[1]
-    item = store.get(keys.api_key_key(hashed))
+    item = api_key_items.get_api_key(store, hashed)
     if item is None:
         _cache.pop(hashed, None)
         return None

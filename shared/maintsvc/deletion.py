@@ -13,7 +13,8 @@ starts from the partition's first remaining page.
 from collections.abc import Callable
 
 from maintsvc import keys
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
+from maintsvc.access import maintenance_items
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
 
 PURGE_PAGE = 500
 # Longer than the notifier keeps retrying a record (MaximumRecordAgeInSeconds, 1 h).
@@ -27,24 +28,8 @@ def mark_deleted(store: Store, maintenance_id: int, now: int, revision: int | No
     Bumping `schedule_version` makes every in-flight materialisation's guard
     fail; leaving GSI1 takes it out of the listing and the feed.
     """
-    values = {
-        ":t": True,
-        ":one": 1,
-        ":q": keys.PURGE_QUEUE,
-        ":qs": keys.queue_sk(now, maintenance_id),
-    }
-    condition = "attribute_exists(title) AND attribute_not_exists(deleting)"
-    if revision is not None:
-        condition += " AND revision = :rev"
-        values[":rev"] = revision
     try:
-        store.update(
-            keys.maintenance_key(maintenance_id),
-            "SET deleting = :t, GSI3PK = :q, GSI3SK = :qs ADD schedule_version :one "
-            "REMOVE GSI1PK, GSI1SK",
-            values,
-            condition=condition,
-        )
+        maintenance_items.mark_deleting(store, maintenance_id, now, revision)
     except ConditionFailed:
         return False
     return True
@@ -70,22 +55,16 @@ def purge_maintenance(
     store: Store, maintenance_id: int, now: int, time_left: Callable[[], bool]
 ) -> bool:
     """Delete a marked maintenance's items a page at a time; True once META itself is gone."""
-    pk = keys.maintenance_pk(maintenance_id)
     while time_left():
-        page = list(store.iter_query("PK = :pk", {":pk": pk}, consistent=True, limit=PURGE_PAGE))
-        others = [{"PK": i["PK"], "SK": i["SK"]} for i in page if i["SK"] != keys.META]
+        page = maintenance_items.maintenance_partition(store, maintenance_id, PURGE_PAGE)
+        others = [i for i in page if i["SK"] != keys.META]
         if others:
-            store.batch_write(deletes=others)
+            maintenance_items.delete_items(store, others)
             continue
         if page:  # only META is left
             try:
-                store.transact(
-                    [
-                        TxAction.delete(
-                            keys.maintenance_key(maintenance_id), "attribute_exists(deleting)"
-                        ),
-                        TxAction.put(gone_item(page[0], now)),
-                    ]
+                maintenance_items.delete_maintenance_leaving_tombstone(
+                    store, maintenance_id, gone_item(page[0], now)
                 )
             except TransactionCancelled:
                 return False  # not a marked maintenance (nothing to purge)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maintsvc import keys
+from maintsvc.access import event_items, work_queues
 from maintsvc.config import Settings
 from maintsvc.items import is_live
 from maintsvc.lifecycle import TERMINAL, next_transition_at, status_from_time
@@ -106,7 +107,7 @@ def upcoming_changes(event: Item, after: int, until: int, ready_window: int) -> 
     window's end) gets one look at that time, as the tick would give it.
     """
     status, start, end = event["status"], event["start_date_time"], event["end_date_time"]
-    due = int(str(event["GSI3SK"]).split("#", 1)[0])
+    due = keys.queue_time(str(event["GSI3SK"]))
 
     def change(expected: str, at: int) -> DueChange:
         return DueChange(event["maintenance_id"], event["id"], expected, start, end, at)
@@ -152,11 +153,7 @@ def enqueue_upcoming(
     for pk in keys.due_pks():
         if not time_left():
             break
-        for event in store.iter_query(
-            "GSI3PK = :pk AND GSI3SK BETWEEN :lo AND :hi",
-            {":pk": pk, ":lo": keys.queue_sk(now + 1, 0), ":hi": keys.queue_upper_bound(until)},
-            index="GSI3",
-        ):
+        for event in work_queues.events_due_between(store, pk, now, until):
             changes.extend(upcoming_changes(event, now, until, ready_window))
     result = EnqueueResult()
     batches = [changes[i : i + SQS_BATCH] for i in range(0, len(changes), SQS_BATCH)]
@@ -282,14 +279,9 @@ def _parse_batch(
 
 def _read_batch(store: Store, parsed: list[tuple[str, DueChange]]) -> dict[tuple[str, str], Item]:
     """Every event of the batch and its maintenance, in one BatchGetItem."""
-    wanted: dict[tuple[str, str], Mapping[str, str]] = {}
-    for _, change in parsed:
-        for key in (
-            keys.event_key(change.maintenance_id, change.event_id),
-            keys.maintenance_key(change.maintenance_id),
-        ):
-            wanted[(key["PK"], key["SK"])] = key
-    return {(i["PK"], i["SK"]): i for i in store.batch_get(list(wanted.values()))}
+    return event_items.get_events_and_maintenances(
+        store, [(change.maintenance_id, change.event_id) for _, change in parsed]
+    )
 
 
 def _record_outcome(

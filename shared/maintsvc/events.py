@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from maintsvc import keys
+from maintsvc.access import event_items, maintenance_items
 from maintsvc.config import Settings
 from maintsvc.errors import (
     ConflictError,
@@ -13,7 +13,7 @@ from maintsvc.errors import (
     maintenance_not_found,
 )
 from maintsvc.etags import Expectation
-from maintsvc.items import event_resource, is_live, year_of
+from maintsvc.items import event_resource, is_live
 from maintsvc.lifecycle import (
     CANCELLED,
     COMPLETED,
@@ -24,8 +24,8 @@ from maintsvc.lifecycle import (
     status_from_time,
 )
 from maintsvc.numbers import minute_timestamp
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
-from maintsvc.transitions import apply_transition, cancel_or_complete, unchanged
+from maintsvc.store import Item, Store, TransactionCancelled
+from maintsvc.transitions import apply_transition, cancel_or_complete
 
 UPDATE_ATTEMPTS = 3
 MAX_COUNTED = 10_000_000
@@ -39,23 +39,15 @@ def list_events(
     store: Store, raw_id: str, maintenance_id: int, page: int, limit: int
 ) -> dict[str, Any]:
     """Every event of the maintenance, start ascending then id: GetItem + one LSI Query."""
-    maintenance = store.get(keys.maintenance_key(maintenance_id))
+    maintenance = maintenance_items.get_maintenance(store, maintenance_id)
     if not is_live(maintenance):
         raise maintenance_not_found(raw_id)
     total = maintenance.get("event_count")
     if total is None:  # written before the counter existed: count once
-        total = store.count(
-            "PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, "LSI1", MAX_COUNTED
-        )
+        total = event_items.count_events(store, maintenance_id, MAX_COUNTED)
     shown: list[Item] = []
     if (page - 1) * limit < total:  # read up to the page's end, not the whole history
-        events = store.query(
-            "PK = :pk",
-            {":pk": keys.maintenance_pk(maintenance_id)},
-            index="LSI1",
-            consistent=True,
-            limit=page * limit,
-        )
+        events = event_items.events_in_start_order(store, maintenance_id, page * limit)
         shown = _page(events, page, limit)
     return {
         "events": [event_resource(e) for e in shown],
@@ -73,14 +65,9 @@ def load_event(
     event_id: int | None,
 ) -> tuple[Item, Item]:
     """The maintenance and the event in one BatchGetItem, or the right 404."""
-    wanted = [keys.maintenance_key(maintenance_id)]
-    if event_id is not None:
-        wanted.append(keys.event_key(maintenance_id, event_id))
-    found = {item["SK"]: item for item in store.batch_get(wanted)}
-    maintenance = found.get(keys.META)
+    maintenance, event = event_items.get_maintenance_and_event(store, maintenance_id, event_id)
     if not is_live(maintenance):
         raise maintenance_not_found(raw_maintenance_id)
-    event = found.get(keys.event_sk(event_id)) if event_id is not None else None
     if event is None:
         raise event_not_found(raw_event_id)
     return maintenance, event
@@ -107,24 +94,11 @@ def delete_event(
     """
     event = load_event(store, raw_mid, maintenance_id, raw_eid, event_id)[1]
     assert event_id is not None
-    condition, values, names = "attribute_exists(PK)", None, None
-    if expect is not None:
-        if not expect(event_resource(event)):
-            raise event_changed()
-        condition, values = unchanged(event, exactly=True)
-        names = {"#st": "status"}
+    if expect is not None and not expect(event_resource(event)):
+        raise event_changed()
+    as_read = event if expect is not None else None
     try:
-        store.transact(
-            [
-                TxAction.delete(keys.event_key(maintenance_id, event_id), condition, values, names),
-                TxAction.update(
-                    keys.maintenance_key(maintenance_id),
-                    "ADD event_count :n",
-                    {":n": -1},
-                    condition="attribute_exists(title) AND attribute_not_exists(deleting)",
-                ),
-            ]
-        )
+        event_items.delete_event(store, maintenance_id, event_id, as_read)
     except TransactionCancelled as exc:
         if exc.reasons[:1] == ["ConditionalCheckFailed"]:
             load_event(store, raw_mid, maintenance_id, raw_eid, event_id)  # gone: its 404
@@ -201,19 +175,6 @@ def _reschedule(
     if event["status"] in TERMINAL:
         raise ValidationError(f"Cannot reschedule a {event['status']} event")
     ready = settings.ready_window_seconds
-    if year_of(start) not in maintenance.get("event_years", set()):
-        # The feed reads only the yearly shards a maintenance lists: list this one first,
-        # on a maintenance that still exists (an unconditional ADD would re-create a
-        # field-less item after a racing DELETE).
-        try:
-            store.update(
-                keys.maintenance_key(maintenance["id"]),
-                "ADD event_years :y",
-                {":y": {year_of(start)}},
-                condition="attribute_exists(title) AND attribute_not_exists(deleting)",
-            )
-        except ConditionFailed:
-            raise maintenance_not_found(raw_mid) from None
     if maintenance["status"] == "ACTIVE":
         status = status_from_time(now, start, end, ready)
         return apply_transition(store, event, status, ready, start=start, end=end, exactly=exactly)

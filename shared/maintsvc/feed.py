@@ -13,7 +13,7 @@ order from their partitions (docs/data-model.md, "The feed").
 from collections.abc import Sequence
 from typing import Any
 
-from maintsvc import keys
+from maintsvc.access import feed_items, maintenance_items
 from maintsvc.errors import ValidationError
 from maintsvc.feedcounts import FeedBucket, feed_buckets_within, read_feed_counts
 from maintsvc.items import feed_entry, is_live
@@ -61,8 +61,8 @@ def list_feed(
     offset = (page - 1) * limit
     if filters["maintenance_id"] is None and not filters["tags"]:
         events, total = _counted_page(store, filters["start"], statuses, offset, limit)
-        found = store.batch_get(
-            [keys.maintenance_key(m) for m in sorted({e["maintenance_id"] for e in events})]
+        found = maintenance_items.get_maintenances(
+            store, sorted({e["maintenance_id"] for e in events})
         )
         by_id = {m["id"]: m for m in found if is_live(m)}
     else:
@@ -136,17 +136,10 @@ def _read_bucket(
     store: Store, bucket: FeedBucket, statuses: Sequence[str], start: int, needed: int
 ) -> list[Item]:
     """The first `needed` events of a bucket from `start` on, merged across its statuses."""
-    lower = keys.start_order_sk(start, 0)
     merged: list[Item] = []
     for status in statuses:
-        if not bucket.counts.get(status):
-            continue
-        merged += store.query(
-            "GSI2PK = :pk AND GSI2SK >= :lo",
-            {":pk": keys.feed_bucket_pk(status, bucket.bucket), ":lo": lower},
-            index="GSI2",
-            limit=needed,
-        )
+        if bucket.counts.get(status):
+            merged += feed_items.feed_bucket_events(store, status, bucket.bucket, start, needed)
     merged.sort(key=lambda e: e["GSI2SK"])
     return merged[:needed]
 
@@ -156,10 +149,10 @@ def _read_bucket(
 
 def _filtered_maintenances(store: Store, filters: dict[str, Any]) -> list[Item]:
     if filters["maintenance_id"] is not None:
-        found = store.get(keys.maintenance_key(filters["maintenance_id"]))
+        found = maintenance_items.get_maintenance(store, filters["maintenance_id"])
         maintenances = [found] if is_live(found) else []
     else:
-        maintenances = store.query("GSI1PK = :pk", {":pk": keys.MAINTENANCE_LIST}, index="GSI1")
+        maintenances = maintenance_items.list_maintenances(store, None, None)
     if filters["tags"]:
         maintenances = [
             m
@@ -174,17 +167,10 @@ def _events_of(
 ) -> list[Item]:
     """Every event of these maintenances from `start` on with one of `statuses`, in feed order."""
     wanted = set(statuses)
-    lower = keys.start_order_sk(start, 0)
     events: list[Item] = []
     for maintenance_id in maintenance_ids:
         events += [
-            e
-            for e in store.query(
-                "PK = :pk AND LSI1SK >= :lo",
-                {":pk": keys.maintenance_pk(maintenance_id), ":lo": lower},
-                index="LSI1",
-            )
-            if e["status"] in wanted
+            e for e in feed_items.events_from(store, maintenance_id, start) if e["status"] in wanted
         ]
     events.sort(key=lambda e: e["LSI1SK"])
     return events

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maintsvc import keys
+from maintsvc.access import feed_items
 from maintsvc.lifecycle import EVENT_STATUSES
 from maintsvc.store import Item, Store, TransactionCancelled, TxAction, from_item
 
@@ -38,8 +39,6 @@ FANOUT = 1 << keys.COUNT_LEVEL_BITS
 COUNTERS_PER_TRANSACTION = 99
 CONFLICT_ATTEMPTS = 6
 MARKER_LIFETIME_SECONDS = 86_400
-# Attribute names of a counter item: one number per status.
-STATUS_NAMES = {f"#{status[:2]}": status for status in EVENT_STATUSES}
 
 Changes = dict[tuple[str, str], dict[str, int]]
 
@@ -89,13 +88,6 @@ def batch_digest(records: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.sha256(ids.encode()).hexdigest()
 
 
-def _counter_update(key: tuple[str, str], deltas: Mapping[str, int]) -> TxAction:
-    names = {name: status for name, status in STATUS_NAMES.items() if status in deltas}
-    values = {f":{name[1:]}": deltas[status] for name, status in names.items()}
-    expression = "ADD " + ", ".join(f"{name} :{name[1:]}" for name in names)
-    return TxAction.update({"PK": key[0], "SK": key[1]}, expression, values, names)
-
-
 def apply_count_changes(store: Store, changes: Changes, digest: str, now: int) -> int:
     """Apply the deltas of one stream batch exactly once; the number of chunks applied.
 
@@ -106,13 +98,9 @@ def apply_count_changes(store: Store, changes: Changes, digest: str, now: int) -
     ordered = sorted(changes)
     applied = 0
     for chunk, begin in enumerate(range(0, len(ordered), COUNTERS_PER_TRANSACTION)):
-        marker = {
-            **keys.counted_batch_key(digest, chunk),
-            "expires_at": now + MARKER_LIFETIME_SECONDS,
-        }
-        actions = [TxAction.put(marker, "attribute_not_exists(PK)")]
+        actions = [feed_items.mark_counted(digest, chunk, now + MARKER_LIFETIME_SECONDS)]
         actions += [
-            _counter_update(k, changes[k])
+            feed_items.add_to_counter({"PK": k[0], "SK": k[1]}, changes[k])
             for k in ordered[begin : begin + COUNTERS_PER_TRANSACTION]
         ]
         applied += _transact_once(store, actions)
@@ -180,10 +168,7 @@ def _level_range(store: Store, level: int, start: int) -> list[Item]:
     bucket = keys.count_bucket(level, start)
     lowest = bucket if level == 0 else bucket + 1
     parent = None if level == keys.COUNT_TOP_LEVEL else bucket >> keys.COUNT_LEVEL_BITS
-    return store.query(
-        "PK = :pk AND SK >= :lo",
-        {":pk": keys.count_pk(level, parent), ":lo": keys.pad(lowest)},
-    )
+    return feed_items.counters_from(store, level, parent, lowest)
 
 
 def read_feed_counts(store: Store, start: int) -> FeedCounts:
@@ -205,5 +190,5 @@ def read_feed_counts(store: Store, start: int) -> FeedCounts:
 
 def feed_buckets_within(store: Store, top_bucket: int) -> list[FeedBucket]:
     """The level-3 buckets of one top-level bucket (a feed page that reaches that far)."""
-    items = store.query("PK = :pk", {":pk": keys.count_pk(keys.FEED_BUCKET_LEVEL, top_bucket)})
+    items = feed_items.counters_from(store, keys.FEED_BUCKET_LEVEL, top_bucket, 0)
     return [FeedBucket(int(item["SK"]), _counts_of(item)) for item in items]

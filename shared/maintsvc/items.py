@@ -1,6 +1,5 @@
 """Stored items <-> resources: how maintenances and events look in the table and on the wire."""
 
-from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from maintsvc import keys
@@ -170,8 +169,3 @@ def marker_item(maintenance_id: int, occurrence: int, event_id: int, version: in
         "schedule_version": version,
         "expires_at": occurrence + MARKER_LIFETIME,
     }
-
-
-def year_of(ts: int) -> int:
-    """The UTC year of a timestamp: the feed's shard."""
-    return datetime.fromtimestamp(ts, UTC).year

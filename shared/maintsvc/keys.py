@@ -53,6 +53,11 @@ def occurrence_key(maintenance_id: int, original_start: int) -> dict[str, str]:
     return {"PK": maintenance_pk(maintenance_id), "SK": occurrence_sk(original_start)}
 
 
+def original_start(marker_sk: str) -> int:
+    """The original start an occurrence marker's SK names (the inverse of occurrence_sk)."""
+    return int(marker_sk[2:])
+
+
 def start_order_sk(start: int, event_id: int) -> str:
     """LSI1SK and GSI2SK: start ascending, then event id."""
     return f"{pad(start)}#{pad(event_id)}"
@@ -117,6 +122,11 @@ def expire_pks() -> list[str]:
 def queue_sk(at: int, item_id: int) -> str:
     """GSI3SK: the time work becomes due, then the id."""
     return f"{pad(at)}#{pad(item_id)}"
+
+
+def queue_time(queue_sk: str) -> int:
+    """When the work a GSI3SK queues falls due (the inverse of queue_sk's first part)."""
+    return int(queue_sk.split("#", 1)[0])
 
 
 def queue_upper_bound(now: int) -> str:

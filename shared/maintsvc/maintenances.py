@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from maintsvc import keys
+from maintsvc.access import event_items, maintenance_items
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
 from maintsvc.deletion import mark_deleted, purge_maintenance
@@ -18,7 +19,7 @@ from maintsvc.errors import (
     maintenance_not_found,
 )
 from maintsvc.etags import Expectation
-from maintsvc.items import is_live, maintenance_index_attributes, maintenance_resource, year_of
+from maintsvc.items import is_live, maintenance_index_attributes, maintenance_resource
 from maintsvc.lifecycle import ONGOING, PENDING
 from maintsvc.materialise import (
     EVENTS_PER_TRANSACTION,
@@ -27,13 +28,10 @@ from maintsvc.materialise import (
     materialise_occurrences,
     new_event_items,
     plan_occurrences,
-    reserve_ids,
-    topup_clauses,
-    update_expression,
     write_events,
 )
 from maintsvc.observability import logger
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
 from maintsvc.transitions import advance_event
 
 SCHEDULE_FIELDS = ("start_date_time", "rrule", "duration_seconds", "timezone")
@@ -59,19 +57,18 @@ def create_maintenance(
     }
     active = maintenance["status"] == "ACTIVE"
     plan = plan_occurrences(maintenance, now, settings) if active else Plan([], None)
-    maintenance["id"], first_event_id = reserve_ids(store, 1, len(plan.occurrences))
+    maintenance["id"], first_event_id = maintenance_items.reserve_ids(
+        store, 1, len(plan.occurrences)
+    )
     events = new_event_items(maintenance, plan.occurrences, first_event_id, now, settings)
     first = events[:EVENTS_PER_TRANSACTION]
     item = {**maintenance, **maintenance_index_attributes(maintenance)}
-    years = {year_of(e["start_date_time"]) for e in first}
-    if years:
-        item["event_years"] = years
     item["event_count"] = len(first)
     topup_at = plan.topup_at if len(events) <= EVENTS_PER_TRANSACTION else now
     if active and topup_at is not None:
         item["GSI3PK"] = keys.TOPUP_QUEUE
         item["GSI3SK"] = keys.queue_sk(max(topup_at, 0), maintenance["id"])
-    put = TxAction.put(item, condition="attribute_not_exists(PK)")
+    put = maintenance_items.new_maintenance(item)
     write_events(store, maintenance, first, plan.topup_at if active else None, now, put)
     if len(events) > EVENTS_PER_TRANSACTION:
         rest = events[EVENTS_PER_TRANSACTION:]
@@ -108,7 +105,7 @@ def _finish_materialising(
 
 def load_maintenance(store: Store, raw_id: str, maintenance_id: int) -> Item:
     """The stored maintenance, or the contract's 404 (a delete in progress reads as gone)."""
-    item = store.get(keys.maintenance_key(maintenance_id))
+    item = maintenance_items.get_maintenance(store, maintenance_id)
     if item is None or not is_live(item):
         raise maintenance_not_found(raw_id)
     return item
@@ -124,16 +121,7 @@ def list_maintenances(
     """Every match, id descending: one Query of the listing partition."""
     if status is not None and status not in STATUSES:
         raise ValidationError("status must be 'ACTIVE' or 'INACTIVE'")
-    condition = "GSI1PK = :pk"
-    values: dict[str, Any] = {":pk": keys.MAINTENANCE_LIST}
-    if status:
-        condition += " AND begins_with(GSI1SK, :status)"
-        values[":status"] = f"{status}#"
-    tag_filter = None
-    if monitor_tag is not None:
-        tag_filter = "contains(tags, :tag)"
-        values[":tag"] = monitor_tag
-    items = store.query(condition, values, index="GSI1", filter_expression=tag_filter)
+    items = maintenance_items.list_maintenances(store, status, monitor_tag)
     items.sort(key=lambda i: i["id"], reverse=True)
     return [maintenance_resource(i) for i in items]
 
@@ -214,25 +202,15 @@ def _write_changes(store: Store, current: Item, changes: dict[str, Any], now: in
             removes.append("tags")
     if schedule_changed:
         assignments["needs_cleanup"] = True
-    sets_queue: list[str] = []
-    removes_queue: list[str] = []
-    queue_values: dict[str, Any] = {}
-    if schedule_changed or "status" in changes:
-        # Until the follow-up work is done, the scheduler is told to look now.
-        sets_queue, removes_queue, queue_values = topup_clauses(
-            now if updated["status"] == "ACTIVE" else None, updated["id"]
-        )
-    names = {f"#f{i}": name for i, name in enumerate(assignments)}
-    values: dict[str, Any] = {f":f{i}": v for i, v in enumerate(assignments.values())}
-    values.update(queue_values)
-    values[":rev"] = current["revision"]
-    sets = [f"#f{i} = :f{i}" for i in range(len(assignments))] + sets_queue
-    store.update(
-        keys.maintenance_key(updated["id"]),
-        update_expression(sets, removes + removes_queue),
-        values,
-        names,
-        condition="revision = :rev AND attribute_not_exists(deleting)",
+    # Until the follow-up work is done, the scheduler is told to look now.
+    maintenance_items.write_maintenance_changes(
+        store,
+        updated["id"],
+        current["revision"],
+        assignments,
+        removes,
+        requeue=schedule_changed or "status" in changes,
+        topup_at=now if updated["status"] == "ACTIVE" else None,
     )
     for key in ("GSI3PK", "GSI3SK", "tags"):
         updated.pop(key, None)
@@ -251,12 +229,7 @@ def _apply_changes(store: Store, settings: Settings, before: Item, after: Item, 
     if after["status"] == "ACTIVE" and resumed_or_rescheduled:
         materialise_occurrences(store, settings, after, now)
     elif after.get("needs_cleanup"):
-        store.update(
-            keys.maintenance_key(after["id"]),
-            "REMOVE needs_cleanup",
-            {":v": after["schedule_version"]},
-            condition="schedule_version = :v",
-        )
+        maintenance_items.clear_needs_cleanup(store, after["id"], after["schedule_version"])
 
 
 def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: int) -> None:
@@ -266,11 +239,7 @@ def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: i
     window to pass (then CANCELLED). ACTIVE again: passed pending windows are
     CANCELLED, the rest take the status time gives them.
     """
-    events = store.query(
-        "PK = :pk AND begins_with(SK, :e)",
-        {":pk": keys.maintenance_pk(maintenance["id"]), ":e": "E#"},
-        consistent=True,
-    )
+    events = event_items.events_of_maintenance(store, maintenance["id"])
     active = maintenance["status"] == "ACTIVE"
     for event in events:
         if event["status"] not in PENDING and event["status"] != ONGOING:
@@ -306,7 +275,9 @@ def delete_maintenance(
             raise maintenance_changed()
         revision = current["revision"]
     if not mark_deleted(store, maintenance_id, now, revision):
-        if revision is not None and is_live(store.get(keys.maintenance_key(maintenance_id))):
+        if revision is not None and is_live(
+            maintenance_items.get_maintenance(store, maintenance_id)
+        ):
             raise maintenance_changed()
         raise maintenance_not_found(raw_id)
     try:

@@ -12,17 +12,20 @@ from, so a schedule changed meanwhile wins and nothing stale is written.
 from dataclasses import dataclass
 
 from maintsvc import keys
+from maintsvc.access import event_items, maintenance_items
+from maintsvc.access.maintenance_items import (
+    maintenance_partition,
+    reserve_ids,
+)
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
-from maintsvc.items import event_item, marker_item, year_of
+from maintsvc.items import event_item
 from maintsvc.lifecycle import PENDING, status_from_time
 from maintsvc.numbers import MAX_TIMESTAMP
 from maintsvc.store import Item, Store, TransactionCancelled, TxAction
 
 EVENTS_PER_TRANSACTION = 49  # 2 items each + the maintenance = 99 of 100 actions
 MAX_ATTEMPTS = 5
-TRANSACTION_ACTIONS = 100
-LIVE_CONDITION = "schedule_version = :v AND #st = :active AND attribute_not_exists(deleting)"
 
 
 @dataclass(frozen=True)
@@ -57,18 +60,6 @@ def plan_occurrences(maintenance: Item, now: int, settings: Settings) -> Plan:
     return Plan(planned, later[0] - settings.horizon_seconds if later else None)
 
 
-def reserve_ids(store: Store, maintenances: int, events: int) -> tuple[int, int]:
-    """Reserve ids in one UpdateItem; returns the first maintenance id and first event id."""
-    top = store.update(
-        keys.seq_key(),
-        "ADD maintenance :m, event :e",
-        {":m": maintenances, ":e": events},
-        return_new=True,
-    )
-    assert top is not None
-    return top["maintenance"] - maintenances + 1, top["event"] - events + 1
-
-
 def new_event_items(
     maintenance: Item, occurrences: list[int], first_event_id: int, now: int, settings: Settings
 ) -> list[Item]:
@@ -89,25 +80,6 @@ def new_event_items(
         )
         for offset, occurrence in enumerate(occurrences)
     ]
-
-
-def topup_clauses(topup_at: int | None, maintenance_id: int) -> tuple[list[str], list[str], Item]:
-    """SET and REMOVE clauses that put a maintenance in (or take it out of) the TOPUP queue."""
-    if topup_at is None:
-        return [], ["GSI3PK", "GSI3SK"], {}
-    values = {":q": keys.TOPUP_QUEUE, ":qs": keys.queue_sk(max(topup_at, 0), maintenance_id)}
-    return ["GSI3PK = :q", "GSI3SK = :qs"], [], values
-
-
-def update_expression(sets: list[str], removes: list[str], adds: list[str] | None = None) -> str:
-    parts: list[str] = []
-    if sets:
-        parts.append("SET " + ", ".join(sets))
-    if removes:
-        parts.append("REMOVE " + ", ".join(removes))
-    if adds:
-        parts.append("ADD " + ", ".join(adds))
-    return " ".join(parts)
 
 
 def write_events(
@@ -135,42 +107,12 @@ def write_events(
             head = first_action
         else:
             head = guard_update(maintenance, topup_at if last else now, chunk)
-        actions = [head]
-        for event in chunk:
-            actions.append(
-                TxAction.put(
-                    marker_item(
-                        maintenance["id"],
-                        event["occurrence"],
-                        event["id"],
-                        maintenance["schedule_version"],
-                    ),
-                    condition="attribute_not_exists(PK)",
-                )
-            )
-            actions.append(TxAction.put(event))
-        store.transact(actions)
+        event_items.write_occurrences(store, head, maintenance, chunk)
 
 
 def guard_update(maintenance: Item, topup_at: int | None, events: list[Item]) -> TxAction:
     """Update of the maintenance that only succeeds while its schedule is the one planned."""
-    sets, removes, values = topup_clauses(topup_at, maintenance["id"])
-    values = {**values, ":v": maintenance["schedule_version"], ":active": "ACTIVE"}
-    adds = []
-    years = {year_of(e["start_date_time"]) for e in events}
-    if years:
-        adds.append("event_years :ys")
-        values[":ys"] = years
-    if events:  # the count behind the events listing's `total`, kept with the events
-        adds.append("event_count :n")
-        values[":n"] = len(events)
-    return TxAction.update(
-        keys.maintenance_key(maintenance["id"]),
-        update_expression(sets, [*removes, "needs_cleanup"], adds),
-        values,
-        {"#st": "status"},
-        condition=LIVE_CONDITION,
-    )
+    return maintenance_items.materialisation_guard(maintenance, topup_at, len(events))
 
 
 def materialise_occurrences(store: Store, settings: Settings, maintenance: Item, now: int) -> int:
@@ -205,28 +147,7 @@ def existing_occurrences(store: Store, maintenance_id: int, planned: list[int]) 
     """Original starts that already have a marker, within the planned range (one Query)."""
     if not planned:
         return set()
-    markers = store.query(
-        "PK = :pk AND SK BETWEEN :lo AND :hi",
-        {
-            ":pk": keys.maintenance_pk(maintenance_id),
-            ":lo": keys.occurrence_sk(planned[0]),
-            ":hi": keys.occurrence_sk(planned[-1]),
-        },
-        consistent=True,
-    )
-    return {int(m["SK"][2:]) for m in markers}
-
-
-def _count_update(maintenance_id: int, deletes: list[TxAction]) -> TxAction:
-    """Take the events among `deletes` off the maintenance's `event_count`, in the same
-    transaction; the maintenance must still exist (a purge owns a deleted one's items)."""
-    removed = sum(1 for d in deletes if d.body["Key"]["SK"]["S"].startswith("E#"))
-    return TxAction.update(
-        keys.maintenance_key(maintenance_id),
-        "ADD event_count :n",
-        {":n": -removed},
-        condition="attribute_exists(title)",
-    )
+    return event_items.marked_occurrences(store, maintenance_id, planned[0], planned[-1])
 
 
 def clear_stale_schedule(store: Store, maintenance: Item) -> None:
@@ -239,34 +160,22 @@ def clear_stale_schedule(store: Store, maintenance: Item) -> None:
     """
     version = maintenance["schedule_version"]
     for _ in range(MAX_ATTEMPTS):
-        items = store.query(
-            "PK = :pk", {":pk": keys.maintenance_pk(maintenance["id"])}, consistent=True
-        )
+        items = maintenance_partition(store, maintenance["id"])
         events = [i for i in items if i["SK"].startswith("E#")]
         keep = {e["occurrence"] for e in events if e["status"] not in PENDING}
         keep |= {e["occurrence"] for e in events if e["schedule_version"] >= version}
-        actions = [
-            TxAction.delete(
-                {"PK": e["PK"], "SK": e["SK"]},
-                condition="#st IN (:s, :r)",
-                values={":s": "SCHEDULED", ":r": "READY"},
-            )
-            for e in events
-            if e["status"] in PENDING and e["schedule_version"] < version
+        stale_events = [
+            e for e in events if e["status"] in PENDING and e["schedule_version"] < version
         ]
-        for action in actions:
-            action.body["ExpressionAttributeNames"] = {"#st": "status"}
-        actions += [
-            TxAction.delete({"PK": m["PK"], "SK": m["SK"]})
+        stale_markers = [
+            m
             for m in items
             if m["SK"].startswith("O#")
             and m["schedule_version"] < version
-            and int(m["SK"][2:]) not in keep
+            and keys.original_start(m["SK"]) not in keep
         ]
         try:
-            for start in range(0, len(actions), TRANSACTION_ACTIONS - 1):
-                chunk = actions[start : start + TRANSACTION_ACTIONS - 1]
-                store.transact([*chunk, _count_update(maintenance["id"], chunk)])
+            event_items.delete_stale_schedule(store, maintenance["id"], stale_events, stale_markers)
         except TransactionCancelled:
             continue
         return

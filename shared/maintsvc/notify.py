@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maintsvc import keys
+from maintsvc.access import maintenance_items
 from maintsvc.store import Item, Store, from_item
 
 SOURCE = "maintenance-windows"
@@ -103,9 +104,7 @@ def publish_changes(store: Store, records: list[dict[str, Any]], bus: str) -> st
         return None
     wanted = sorted({c.event["maintenance_id"] for c in changes})
     # A maintenance deleted meanwhile has left its tombstone (title, monitors).
-    found = store.batch_get(
-        [k for mid in wanted for k in (keys.maintenance_key(mid), keys.gone_key(mid))]
-    )
+    found = maintenance_items.get_maintenances_or_tombstones(store, wanted)
     maintenances = {m["id"]: m for m in found if m["SK"] == keys.GONE}
     maintenances.update({m["id"]: m for m in found if m["SK"] == keys.META and "title" in m})
     entries = [notification(c, maintenances.get(c.event["maintenance_id"]), bus) for c in changes]

@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from maintsvc import keys
-from maintsvc.lifecycle import CANCELLED, COMPLETED
-from maintsvc.store import Item, Store, TransactionCancelled, TxAction
+from maintsvc.access import event_items, work_queues
+from maintsvc.store import Item, Store, TransactionCancelled
 
 PAGE = 99  # deletes per transaction, with the maintenance's counter update as the 100th
 
@@ -28,20 +28,13 @@ def expire_history(
     """
     if retention_days <= 0:
         return 0, True
-    cutoff = keys.queue_upper_bound(now - retention_days * 86400)
+    cutoff = now - retention_days * 86400
     deleted = 0
     for pk in keys.expire_pks():
         while True:
             if not time_left():
                 return deleted, False
-            page = list(
-                store.iter_query(
-                    "GSI3PK = :pk AND GSI3SK <= :hi",
-                    {":pk": pk, ":hi": cutoff},
-                    index="GSI3",
-                    limit=PAGE,
-                )
-            )
+            page = work_queues.history_to_expire(store, pk, cutoff, PAGE)
             removed = _delete_page(store, page)
             deleted += removed
             if len(page) < PAGE or removed == 0:
@@ -55,25 +48,8 @@ def _delete_page(store: Store, page: list[Item]) -> int:
         by_maintenance[event["maintenance_id"]].append(event)
     removed = 0
     for maintenance_id, events in by_maintenance.items():
-        actions = [
-            TxAction.delete(
-                {"PK": e["PK"], "SK": e["SK"]},
-                "#st IN (:c, :x)",
-                {":c": COMPLETED, ":x": CANCELLED},
-                {"#st": "status"},
-            )
-            for e in events
-        ]
-        actions.append(
-            TxAction.update(
-                keys.maintenance_key(maintenance_id),
-                "ADD event_count :n",
-                {":n": -len(events)},
-                condition="attribute_exists(title) AND attribute_not_exists(deleting)",
-            )
-        )
         try:
-            store.transact(actions)
+            event_items.delete_expired_events(store, maintenance_id, events)
         except TransactionCancelled:
             continue  # changed meanwhile (moved back? deleted?): the next tick looks again
         removed += len(events)

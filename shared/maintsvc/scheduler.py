@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maintsvc import keys
+from maintsvc.access import maintenance_items, work_queues
 from maintsvc.config import Settings
 from maintsvc.deletion import purge_maintenance
 from maintsvc.dispatch import enqueue_upcoming
@@ -118,12 +119,7 @@ def run_tick(
 def due_backlog(store: Store, now: int, cap: int = BACKLOG_COUNT_CAP) -> int:
     """Items of every work queue already due (counted only when a tick fell behind)."""
     return sum(
-        store.count(
-            "GSI3PK = :pk AND GSI3SK <= :hi",
-            {":pk": pk, ":hi": keys.queue_upper_bound(now)},
-            "GSI3",
-            cap,
-        )
+        work_queues.count_due(store, pk, now, cap)
         for pk in [*keys.due_pks(), keys.TOPUP_QUEUE, keys.PURGE_QUEUE]
     )
 
@@ -141,12 +137,8 @@ class _Source:
     def __init__(self, store: Store, pk: str, now: int, chunk: int) -> None:
         self.pk = pk
         self.chunk = chunk
-        self._items: Iterator[Item] = store.iter_query(
-            "GSI3PK = :pk AND GSI3SK <= :hi",
-            {":pk": pk, ":hi": keys.queue_upper_bound(now)},
-            index="GSI3",
-            page_size=max(chunk, PAGE),  # a tick that stops early has read little beyond
-        )
+        # A tick that stops early has read little beyond its last chunk.
+        self._items: Iterator[Item] = _due_work(store, pk, now, page_size=max(chunk, PAGE))
         self._again: deque[Item] = deque()
 
     def take(self) -> list[Item]:
@@ -158,6 +150,15 @@ class _Source:
     def give_back(self, item: Item) -> None:
         """Unfinished work, taken again on the queue's next turn."""
         self._again.append(item)
+
+
+def _due_work(store: Store, queue: str, now: int, page_size: int) -> Iterator[Item]:
+    """The items of one work queue due by `now`, oldest first."""
+    if queue == keys.TOPUP_QUEUE:
+        return work_queues.maintenances_to_top_up(store, now, page_size)
+    if queue == keys.PURGE_QUEUE:
+        return work_queues.deletions_to_finish(store, now, page_size)
+    return work_queues.events_due(store, queue, now, page_size)
 
 
 class _Tick:
@@ -245,7 +246,7 @@ class _Tick:
         elif written["status"] != event["status"]:
             self.report.transitions += 1
             self.report.changes.append((event["id"], event["status"], written["status"]))
-            due = int(str(event["GSI3SK"]).split("#", 1)[0])
+            due = keys.queue_time(str(event["GSI3SK"]))
             late = self.now + int(time.monotonic() - self.started) - due
             self.report.max_lag = max(self.report.max_lag, late)
 
@@ -285,7 +286,7 @@ def _load_maintenances(store: Store, wanted: set[int], cache: dict[int, Item | N
     missing = sorted(wanted - cache.keys())
     if not missing:
         return
-    found = {i["id"]: i for i in store.batch_get([keys.maintenance_key(m) for m in missing])}
+    found = {i["id"]: i for i in maintenance_items.get_maintenances(store, missing)}
     for maintenance_id in missing:
         item = found.get(maintenance_id)
         cache[maintenance_id] = item if is_live(item) else None
@@ -311,7 +312,7 @@ def _top_up(
         if not time_left():
             return False
         # The index copy may lag; the guarded writes check the live item.
-        maintenance = store.get(keys.maintenance_key(queued["id"]))
+        maintenance = maintenance_items.get_maintenance(store, queued["id"])
         if maintenance is None or not is_live(maintenance):
             continue
         if maintenance["status"] != "ACTIVE":
@@ -337,26 +338,11 @@ def _top_up(
 def _retry_topup_later(store: Store, maintenance: Item, at: int) -> None:
     """Move a failing maintenance's queue entry forward (unless a PATCH changed it meanwhile)."""
     with contextlib.suppress(ConditionFailed):
-        store.update(
-            keys.maintenance_key(maintenance["id"]),
-            "SET GSI3SK = :qs",
-            {
-                ":qs": keys.queue_sk(at, maintenance["id"]),
-                ":q": keys.TOPUP_QUEUE,
-                ":v": maintenance["schedule_version"],
-            },
-            condition="GSI3PK = :q AND schedule_version = :v",
-        )
+        work_queues.postpone_top_up(store, maintenance["id"], maintenance["schedule_version"], at)
 
 
 def _leave_topup_queue(store: Store, maintenance: Item) -> None:
     """An INACTIVE maintenance has nothing to top up (its PATCH normally removes it)."""
     # Reactivated meanwhile: it stays queued and is topped up next tick.
     with contextlib.suppress(ConditionFailed):
-        store.update(
-            keys.maintenance_key(maintenance["id"]),
-            "REMOVE GSI3PK, GSI3SK",
-            {":inactive": "INACTIVE"},
-            {"#st": "status"},
-            condition="#st = :inactive",
-        )
+        work_queues.leave_top_up_queue_if_inactive(store, maintenance["id"])

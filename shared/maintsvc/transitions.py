@@ -6,9 +6,9 @@ in the state it was read in (status and times), so two writers never apply
 one transition twice and a concurrent reschedule is never overwritten.
 """
 
-from typing import Any
+from typing import NamedTuple
 
-from maintsvc import keys
+from maintsvc.access import event_items
 from maintsvc.clock import iso_now
 from maintsvc.items import event_time_attributes
 from maintsvc.lifecycle import (
@@ -21,31 +21,9 @@ from maintsvc.lifecycle import (
     status_from_time,
     status_while_inactive,
 )
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled, TxAction
+from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
 
-UNCHANGED_CONDITION = "#st = :old_st AND start_date_time = :old_s AND end_date_time = :old_e"
-MAINTENANCE_ACTIVE_CONDITION = "#st = :active AND attribute_not_exists(deleting)"
 STARTING = frozenset({READY, ONGOING})
-
-
-def unchanged(event: Item, exactly: bool = False) -> tuple[str, dict[str, Any]]:
-    """The condition (with `#st` for status) that the event is still as read, and its values.
-
-    Status and times are what a transition decides from. `exactly` (an
-    If-Match compared with the event as read) adds `updated_at`, which every
-    event write sets: with the fields that never change, the whole resource.
-    """
-    values: dict[str, Any] = {
-        ":old_st": event["status"],
-        ":old_s": event["start_date_time"],
-        ":old_e": event["end_date_time"],
-    }
-    if not exactly:
-        return UNCHANGED_CONDITION, values
-    return f"{UNCHANGED_CONDITION} AND updated_at = :old_u", {
-        **values,
-        ":old_u": event["updated_at"],
-    }
 
 
 def apply_transition(
@@ -59,7 +37,7 @@ def apply_transition(
     exactly: bool = False,
 ) -> Item | None:
     """Write the event's new status (and times); None if it changed under us
-    (`exactly`: see `unchanged`).
+    (`exactly`: also its `updated_at`, for an If-Match compared with the event as read).
 
     A move into READY or ONGOING starts (or announces) a window, which only
     an ACTIVE maintenance may do: that write is a transaction with a check
@@ -73,35 +51,15 @@ def apply_transition(
     # Only what changes is written: fewer bytes, no needless index rewrites.
     attributes = {k: v for k, v in wanted.items() if event.get(k) != v}
     attributes["updated_at"] = iso_now()
-    names = {f"#a{i}": name for i, name in enumerate(attributes)}
-    values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(attributes.values())}
-    expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
     removes_queue = "GSI3PK" not in wanted and "GSI3PK" in event
-    if removes_queue:
-        expression += " REMOVE GSI3PK, GSI3SK"
-    condition, old = unchanged(event, exactly)
-    values.update(old)
-    key = keys.event_key(event["maintenance_id"], event["id"])
-    names["#st"] = "status"
+    change = event_items.EventChange(event, attributes, removes_queue, exactly)
     if status == event["status"] or status not in STARTING:
         try:
-            return store.update(
-                key, expression, values, names, condition=condition, return_new=True
-            )
+            return event_items.apply_event_change(store, change)
         except ConditionFailed:
             return None
     try:
-        store.transact(
-            [
-                TxAction.check(
-                    keys.maintenance_key(event["maintenance_id"]),
-                    MAINTENANCE_ACTIVE_CONDITION,
-                    {":active": "ACTIVE"},
-                    {"#st": "status"},
-                ),
-                TxAction.update(key, expression, values, names, condition=condition),
-            ]
-        )
+        event_items.apply_event_change_if_active(store, change)
     except TransactionCancelled:
         return None
     written = {**event, **attributes}
@@ -143,10 +101,20 @@ def hold_reason(event: Item, maintenance: Item | None) -> str | None:
     return None
 
 
-def advance_event(
-    store: Store, event: Item, maintenance_active: bool, now: int, ready_window: int
-) -> Item | None:
-    """Move one event to where time has taken it; None when nothing was written."""
+class TickChange(NamedTuple):
+    """What time does to a due event: its new status and end, and when to look again
+    (None: when the lifecycle says; a paused maintenance's event: at its window's end)."""
+
+    status: str
+    end: int
+    due_at: int | None
+
+
+def tick_change(
+    event: Item, maintenance_active: bool, now: int, ready_window: int
+) -> TickChange | None:
+    """What a tick (or the transition worker) should write to a due event; None: nothing,
+    because it is history or already where time takes it (status, end and queue key)."""
     if event["status"] not in PENDING and event["status"] != ONGOING:
         return None
     status, end = target_status(event, maintenance_active, now, ready_window)
@@ -158,7 +126,19 @@ def advance_event(
         )
         if wanted.get("GSI3SK") == event.get("GSI3SK"):
             return None
-    return apply_transition(store, event, status, ready_window, end=end, due_at=due_at)
+    return TickChange(status, end, due_at)
+
+
+def advance_event(
+    store: Store, event: Item, maintenance_active: bool, now: int, ready_window: int
+) -> Item | None:
+    """Move one event to where time has taken it; None when nothing was written."""
+    change = tick_change(event, maintenance_active, now, ready_window)
+    if change is None:
+        return None
+    return apply_transition(
+        store, event, change.status, ready_window, end=change.end, due_at=change.due_at
+    )
 
 
 def cancel_or_complete(

@@ -9,7 +9,7 @@ from maintsvc.lifecycle import (
     status_from_time,
     status_while_inactive,
 )
-from maintsvc.transitions import target_status
+from maintsvc.transitions import TickChange, hold_reason, target_status, tick_change
 
 START, END, READY = 10_000_020, 10_003_620, 300
 
@@ -80,3 +80,49 @@ def test_what_the_tick_does_to_an_event() -> None:
     assert target_status(event, False, END, READY) == ("CANCELLED", END)
     ongoing = {**event, "status": "ONGOING"}
     assert target_status(ongoing, False, START + 125, READY) == ("COMPLETED", START + 120)
+
+
+def _event(status: str, version: int = 2, due_at: int | None = None) -> dict[str, object]:
+    """An event as stored, its queue key where the lifecycle (or `due_at`) puts it."""
+    return {
+        "id": 7,
+        "maintenance_id": 1,
+        "schedule_version": version,
+        **event_time_attributes(7, START, END, status, READY, due_at),
+    }
+
+
+def test_why_a_due_event_is_held() -> None:
+    maintenance = {"schedule_version": 2}
+    assert hold_reason(_event("READY"), None) == "gone"  # deleted: the purge removes it
+    assert hold_reason(_event("SCHEDULED", version=1), maintenance) == "stale"
+    assert hold_reason(_event("ONGOING", version=1), maintenance) is None  # history ends
+    assert hold_reason(_event("READY"), maintenance) is None
+
+
+def test_what_a_tick_writes() -> None:
+    assert tick_change(_event("READY"), True, START, READY) == TickChange("ONGOING", END, None)
+    assert tick_change(_event("ONGOING"), True, END + 10, READY) == TickChange(
+        "COMPLETED", END, None
+    )
+    # Paused: an ONGOING window completes early, a pending one waits for its window's end.
+    assert tick_change(_event("ONGOING"), False, START + 125, READY) == TickChange(
+        "COMPLETED", START + 120, START + 120
+    )
+    assert tick_change(_event("SCHEDULED"), False, START, READY) == TickChange(
+        "SCHEDULED", END, END
+    )
+    assert tick_change(_event("SCHEDULED"), False, END, READY) == TickChange("CANCELLED", END, END)
+
+
+@pytest.mark.parametrize(
+    ("event", "active", "now"),
+    [
+        (_event("COMPLETED"), True, END + 10),  # history never moves
+        (_event("CANCELLED"), False, END + 10),
+        (_event("READY"), True, START - 1),  # not due yet: already where time takes it
+        (_event("SCHEDULED", due_at=END), False, START),  # paused, already keyed at its end
+    ],
+)
+def test_a_tick_leaves_an_event_alone(event: dict[str, object], active: bool, now: int) -> None:
+    assert tick_change(event, active, now, READY) is None

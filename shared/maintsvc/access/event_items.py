@@ -1,0 +1,250 @@
+"""Events and their occurrence markers, in their maintenance's partition.
+
+Serves docs/data-model.md's patterns 7-8 (events written with their markers),
+9 (a maintenance's events in start order), 10 (get an event), 16 (clearing an
+old schedule), 18 (a maintenance's events) and the deletes of 19 (history).
+Event status changes (transitions.apply_transition) write through
+`apply_event_change`.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from maintsvc import keys
+from maintsvc.access import (
+    LIVE_MAINTENANCE,
+    STATUS_NAME,
+    TRANSACTION_ACTIONS,
+    event_count_change,
+    item_key,
+)
+from maintsvc.items import marker_item
+from maintsvc.lifecycle import CANCELLED, COMPLETED, READY, SCHEDULED
+from maintsvc.store import Item, Store, TxAction
+
+# The event is still in the state a transition was decided from (status and times).
+UNCHANGED_CONDITION = "#st = :old_st AND start_date_time = :old_s AND end_date_time = :old_e"
+MAINTENANCE_ACTIVE_CONDITION = "#st = :active AND attribute_not_exists(deleting)"
+
+
+def get_maintenance_and_event(
+    store: Store, maintenance_id: int, event_id: int | None
+) -> tuple[Item | None, Item | None]:
+    """Pattern 10: the maintenance's META and the event in one BatchGetItem (None: absent;
+    no event id, no event read)."""
+    wanted = [keys.maintenance_key(maintenance_id)]
+    if event_id is not None:
+        wanted.append(keys.event_key(maintenance_id, event_id))
+    found = {item["SK"]: item for item in store.batch_get(wanted)}
+    event = found.get(keys.event_sk(event_id)) if event_id is not None else None
+    return found.get(keys.META), event
+
+
+def get_events_and_maintenances(
+    store: Store, events: Iterable[tuple[int, int]]
+) -> dict[tuple[str, str], Item]:
+    """Events given as (maintenance id, event id) and their maintenances' META, in one
+    BatchGetItem, by (PK, SK)."""
+    wanted: dict[tuple[str, str], Mapping[str, str]] = {}
+    for maintenance_id, event_id in events:
+        for key in (
+            keys.event_key(maintenance_id, event_id),
+            keys.maintenance_key(maintenance_id),
+        ):
+            wanted[(key["PK"], key["SK"])] = key
+    return {(i["PK"], i["SK"]): i for i in store.batch_get(list(wanted.values()))}
+
+
+def count_events(store: Store, maintenance_id: int, cap: int) -> int:
+    """How many events a maintenance has (Select=COUNT on LSI1, which only events populate),
+    at most `cap`: for a META written before it counted its events."""
+    return store.count("PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, "LSI1", cap)
+
+
+def events_in_start_order(store: Store, maintenance_id: int, limit: int) -> list[Item]:
+    """Pattern 9: the first `limit` events of a maintenance, start ascending then id (LSI1),
+    strongly consistent; a page's Query reads that page and those before it only."""
+    return store.query(
+        "PK = :pk",
+        {":pk": keys.maintenance_pk(maintenance_id)},
+        index="LSI1",
+        consistent=True,
+        limit=limit,
+    )
+
+
+def events_of_maintenance(store: Store, maintenance_id: int) -> list[Item]:
+    """Pattern 18: every event of a maintenance, strongly consistent, by event id."""
+    return store.query(
+        "PK = :pk AND begins_with(SK, :e)",
+        {":pk": keys.maintenance_pk(maintenance_id), ":e": "E#"},
+        consistent=True,
+    )
+
+
+def marked_occurrences(store: Store, maintenance_id: int, first: int, last: int) -> set[int]:
+    """Pattern 8: original starts in [first, last] that already have an occurrence marker
+    (one Query, strongly consistent)."""
+    markers = store.query(
+        "PK = :pk AND SK BETWEEN :lo AND :hi",
+        {
+            ":pk": keys.maintenance_pk(maintenance_id),
+            ":lo": keys.occurrence_sk(first),
+            ":hi": keys.occurrence_sk(last),
+        },
+        consistent=True,
+    )
+    return {keys.original_start(m["SK"]) for m in markers}
+
+
+def write_occurrences(store: Store, head: TxAction, maintenance: Item, events: list[Item]) -> None:
+    """Patterns 7-8: one transaction of `head` (the new maintenance's Put, or the guard on
+    the maintenance) and, per event, its occurrence marker (only if that occurrence has
+    none yet) and the event. TransactionCancelled: the head's condition or a marker's failed.
+    """
+    actions = [head]
+    for event in events:
+        actions.append(
+            TxAction.put(
+                marker_item(
+                    maintenance["id"],
+                    event["occurrence"],
+                    event["id"],
+                    maintenance["schedule_version"],
+                ),
+                condition="attribute_not_exists(PK)",
+            )
+        )
+        actions.append(TxAction.put(event))
+    store.transact(actions)
+
+
+def _unchanged(event: Item, exactly: bool = False) -> tuple[str, dict[str, Any]]:
+    """The condition (with `#st` for status) that the event is still as read, and its values.
+
+    Status and times are what a transition decides from. `exactly` (an
+    If-Match compared with the event as read) adds `updated_at`, which every
+    event write sets: with the fields that never change, the whole resource.
+    """
+    values: dict[str, Any] = {
+        ":old_st": event["status"],
+        ":old_s": event["start_date_time"],
+        ":old_e": event["end_date_time"],
+    }
+    if not exactly:
+        return UNCHANGED_CONDITION, values
+    return f"{UNCHANGED_CONDITION} AND updated_at = :old_u", {
+        **values,
+        ":old_u": event["updated_at"],
+    }
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """Attributes to set on an event as read; `leave_queue` also drops its GSI3 queue keys,
+    `exactly` requires the event unchanged to its `updated_at` (else status and times)."""
+
+    event: Item
+    attributes: Mapping[str, Any]
+    leave_queue: bool = False
+    exactly: bool = False
+
+    def render(self) -> tuple[dict[str, str], str, dict[str, Any], dict[str, str], str]:
+        """Key, update expression, values, names and condition."""
+        names = {f"#a{i}": name for i, name in enumerate(self.attributes)}
+        values: dict[str, Any] = {f":a{i}": v for i, v in enumerate(self.attributes.values())}
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(self.attributes)))
+        if self.leave_queue:
+            expression += " REMOVE GSI3PK, GSI3SK"
+        condition, old = _unchanged(self.event, self.exactly)
+        values.update(old)
+        names.update(STATUS_NAME)
+        key = keys.event_key(self.event["maintenance_id"], self.event["id"])
+        return key, expression, values, names, condition
+
+
+def apply_event_change(store: Store, change: EventChange) -> Item:
+    """Write the change if the event is still as read; returns the event as written.
+
+    ConditionFailed when it changed (or went) meanwhile.
+    """
+    key, expression, values, names, condition = change.render()
+    written = store.update(key, expression, values, names, condition=condition, return_new=True)
+    assert written is not None
+    return written
+
+
+def apply_event_change_if_active(store: Store, change: EventChange) -> None:
+    """`apply_event_change` in a transaction with a check that the event's maintenance is
+    ACTIVE and not being deleted at that moment: how a window starts or is announced.
+
+    TransactionCancelled when either condition fails.
+    """
+    key, expression, values, names, condition = change.render()
+    store.transact(
+        [
+            TxAction.check(
+                keys.maintenance_key(change.event["maintenance_id"]),
+                MAINTENANCE_ACTIVE_CONDITION,
+                {":active": "ACTIVE"},
+                STATUS_NAME,
+            ),
+            TxAction.update(key, expression, values, names, condition=condition),
+        ]
+    )
+
+
+def delete_event(
+    store: Store, maintenance_id: int, event_id: int, as_read: Item | None = None
+) -> None:
+    """Delete one event (its marker stays: the occurrence is never generated again) and take
+    it off its maintenance's `event_count`, in one transaction.
+
+    The event must exist, or with `as_read`, still be exactly that version.
+    TransactionCancelled reasons: [0] the event, [1] the maintenance (gone or
+    being deleted).
+    """
+    condition, values, names = "attribute_exists(PK)", None, None
+    if as_read is not None:
+        condition, values = _unchanged(as_read, exactly=True)
+        names = STATUS_NAME
+    store.transact(
+        [
+            TxAction.delete(keys.event_key(maintenance_id, event_id), condition, values, names),
+            event_count_change(maintenance_id, -1, LIVE_MAINTENANCE),
+        ]
+    )
+
+
+def _deletes_while(
+    items: Sequence[Item], condition: str, values: Mapping[str, Any]
+) -> list[TxAction]:
+    """Deletes of stored items, each only while `condition` (on `#st`, the status) holds."""
+    return [TxAction.delete(item_key(i), condition, values, STATUS_NAME) for i in items]
+
+
+def delete_stale_schedule(
+    store: Store, maintenance_id: int, pending_events: Sequence[Item], markers: Sequence[Item]
+) -> None:
+    """Pattern 16's deletes: an older schedule's pending events (only while still pending)
+    and markers, in transactions of 99 with the matching `event_count` decrement (only
+    while the maintenance exists). TransactionCancelled: one of them changed meanwhile.
+    """
+    actions = _deletes_while(pending_events, "#st IN (:s, :r)", {":s": SCHEDULED, ":r": READY})
+    actions += [TxAction.delete(item_key(m)) for m in markers]
+    for start in range(0, len(actions), TRANSACTION_ACTIONS - 1):
+        chunk = actions[start : start + TRANSACTION_ACTIONS - 1]
+        removed = sum(1 for d in chunk if d.body["Key"]["SK"]["S"].startswith("E#"))
+        store.transact(
+            [*chunk, event_count_change(maintenance_id, -removed, "attribute_exists(title)")]
+        )
+
+
+def delete_expired_events(store: Store, maintenance_id: int, events: Sequence[Item]) -> None:
+    """Pattern 19's deletes: one maintenance's expired history (each only while terminal) and
+    the `event_count` decrement (only while the maintenance is live), in one transaction.
+    TransactionCancelled: something changed meanwhile."""
+    actions = _deletes_while(events, "#st IN (:c, :x)", {":c": COMPLETED, ":x": CANCELLED})
+    actions.append(event_count_change(maintenance_id, -len(events), LIVE_MAINTENANCE))
+    store.transact(actions)
