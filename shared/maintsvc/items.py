@@ -122,15 +122,25 @@ def event_item(
         "created_at": timestamp,
         "updated_at": timestamp,
     }
-    return {**item, **event_time_attributes(event_id, start, end, status, ready_window)}
+    return {
+        **item,
+        **event_time_attributes(maintenance_id, event_id, start, end, status, ready_window),
+    }
 
 
 def event_time_attributes(
-    event_id: int, start: int, end: int, status: str, ready_window: int, due_at: int | None = None
+    maintenance_id: int,
+    event_id: int,
+    start: int,
+    end: int,
+    status: str,
+    ready_window: int,
+    due_at: int | None = None,
 ) -> Item:
     """Everything that follows from an event's times and status, index keys included.
 
-    A terminal event leaves the scheduler's due queue for its expiry queue.
+    A terminal event leaves the scheduler's due queue for its expiry queue, and
+    its maintenance's open events (GSI4) for good.
     `due_at` overrides when the scheduler looks at it next (an INACTIVE
     maintenance's pending event only matters when its window ends).
     """
@@ -148,6 +158,9 @@ def event_time_attributes(
         attributes["GSI3PK"] = keys.expire_pk(event_id)
         attributes["GSI3SK"] = keys.queue_sk(end, event_id)
         return attributes
+    # Open: what a schedule change or a pause has to look at, without the history.
+    attributes["GSI4PK"] = keys.open_pk(maintenance_id)
+    attributes["GSI4SK"] = keys.start_order_sk(start, event_id)
     due = next_transition_at(status, start, end, ready_window)
     if due is not None and due_at is not None:
         due = due_at

@@ -16,6 +16,9 @@ SEQ = "SEQ"
 IDEMPOTENCY = "IDEM"
 
 
+MAX_PADDED = 999_999_999_999  # the largest number a 12-digit sort key part holds
+
+
 def pad(number: int) -> str:
     return f"{number:012d}"
 
@@ -100,6 +103,11 @@ def count_key(level: int, at: int) -> dict[str, str]:
 def counted_batch_key(digest: str, chunk: int) -> dict[str, str]:
     """Marks one chunk of a stream batch as counted, so a retried batch is not counted twice."""
     return {"PK": f"COUNTED#{digest}", "SK": pad(chunk)}
+
+
+def open_pk(maintenance_id: int) -> str:
+    """GSI4PK: a maintenance's events that are not yet COMPLETED or CANCELLED."""
+    return f"OPEN#{maintenance_id}"
 
 
 def due_pk(event_id: int) -> str:

@@ -222,7 +222,7 @@ def _write_changes(store: Store, current: Item, changes: dict[str, Any], now: in
 def _apply_changes(store: Store, settings: Settings, before: Item, after: Item, now: int) -> None:
     """The follow-up of a written change: regenerate, pause or resume, then top up."""
     if after["schedule_version"] != before["schedule_version"]:
-        clear_stale_schedule(store, after)
+        clear_stale_schedule(store, after, now)
     if after["status"] != before["status"]:
         reconcile_events(store, settings, after, now)
     resumed_or_rescheduled = after.get("needs_cleanup") or after["status"] != before["status"]
@@ -239,7 +239,7 @@ def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: i
     window to pass (then CANCELLED). ACTIVE again: passed pending windows are
     CANCELLED, the rest take the status time gives them.
     """
-    events = event_items.events_of_maintenance(store, maintenance["id"])
+    events = event_items.open_events(store, maintenance["id"])
     active = maintenance["status"] == "ACTIVE"
     for event in events:
         if event["status"] not in PENDING and event["status"] != ONGOING:

@@ -11,15 +11,13 @@ from, so a schedule changed meanwhile wins and nothing stale is written.
 
 from dataclasses import dataclass
 
-from maintsvc import keys
 from maintsvc.access import event_items, maintenance_items
 from maintsvc.access.maintenance_items import (
-    maintenance_partition,
     reserve_ids,
 )
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
-from maintsvc.items import event_item
+from maintsvc.items import event_item, marker_item
 from maintsvc.lifecycle import PENDING, status_from_time
 from maintsvc.numbers import MAX_TIMESTAMP
 from maintsvc.store import Item, Store, TransactionCancelled, TxAction
@@ -34,6 +32,39 @@ class Plan:
 
     occurrences: list[int]
     topup_at: int | None
+
+
+def _stale_markers(
+    store: Store, maintenance: Item, first_start: int, stale_events: list[Item]
+) -> list[Item]:
+    """Older-version markers to delete: those of the stale events, and those in the plan's
+    range whose event is gone (deleted under the old schedule) or itself stale (then that
+    event joins `stale_events`: the open-events index had not caught up with it)."""
+    version = maintenance["schedule_version"]
+    mid = maintenance["id"]
+    stale_ids = {e["id"] for e in stale_events}
+    markers = {
+        m["SK"]: m
+        for m in event_items.markers_from(store, mid, first_start)
+        if m["schedule_version"] < version
+    }
+    checked = {
+        e["id"]: e
+        for e in event_items.get_events(
+            store, mid, [m["event_id"] for m in markers.values() if m["event_id"] not in stale_ids]
+        )
+    }
+    late = [
+        e for e in checked.values() if e["status"] in PENDING and e["schedule_version"] < version
+    ]
+    stale_events += late
+    stale_ids |= {e["id"] for e in late}
+    doomed = [
+        m for m in markers.values() if m["event_id"] in stale_ids or m["event_id"] not in checked
+    ]
+    own = [marker_item(mid, e["occurrence"], e["id"], e["schedule_version"]) for e in stale_events]
+    doomed += [m for m in own if m["SK"] not in markers]
+    return doomed
 
 
 def plan_occurrences(maintenance: Item, now: int, settings: Settings) -> Plan:
@@ -150,30 +181,28 @@ def existing_occurrences(store: Store, maintenance_id: int, planned: list[int]) 
     return event_items.marked_occurrences(store, maintenance_id, planned[0], planned[-1])
 
 
-def clear_stale_schedule(store: Store, maintenance: Item) -> None:
+def clear_stale_schedule(store: Store, maintenance: Item, now: int) -> None:
     """Forget what an older schedule version left: its pending events and their markers.
 
     History (ONGOING, COMPLETED, CANCELLED) stays, and so do the markers of
     history events, so such an occurrence is not created twice. Items of the
     current version are never touched, so this is safe to run while the new
     schedule is being materialised, and safe to run again after a crash.
+
+    It reads the maintenance's open events (GSI4) and the markers a plan made
+    now could meet (original start from `now - duration` on, what
+    `plan_occurrences` looks at), never the history: its cost is bounded by
+    the future cap, not by how long the maintenance has existed.
     """
     version = maintenance["schedule_version"]
+    first_start = now - maintenance["duration_seconds"] + 1
     for _ in range(MAX_ATTEMPTS):
-        items = maintenance_partition(store, maintenance["id"])
-        events = [i for i in items if i["SK"].startswith("E#")]
-        keep = {e["occurrence"] for e in events if e["status"] not in PENDING}
-        keep |= {e["occurrence"] for e in events if e["schedule_version"] >= version}
         stale_events = [
-            e for e in events if e["status"] in PENDING and e["schedule_version"] < version
+            e
+            for e in event_items.open_events(store, maintenance["id"])
+            if e["status"] in PENDING and e["schedule_version"] < version
         ]
-        stale_markers = [
-            m
-            for m in items
-            if m["SK"].startswith("O#")
-            and m["schedule_version"] < version
-            and keys.original_start(m["SK"]) not in keep
-        ]
+        stale_markers = _stale_markers(store, maintenance, first_start, stale_events)
         try:
             event_items.delete_stale_schedule(store, maintenance["id"], stale_events, stale_markers)
         except TransactionCancelled:

@@ -215,7 +215,7 @@ class _Tick:
             reason = hold_reason(event, maintenance)
             if reason is not None or maintenance is None:
                 if reason == "stale" and maintenance is not None:
-                    _clear_once(self.store, maintenance)
+                    _clear_once(self.store, maintenance, self.now)
                 self.report.skipped += 1
                 continue
             self._make_room(MAX_QUEUED - 1)
@@ -292,10 +292,10 @@ def _load_maintenances(store: Store, wanted: set[int], cache: dict[int, Item | N
         cache[maintenance_id] = item if is_live(item) else None
 
 
-def _clear_once(store: Store, maintenance: Item) -> None:
+def _clear_once(store: Store, maintenance: Item, now: int) -> None:
     """A pending event from an older schedule: a PATCH died before clearing; finish it."""
     if not maintenance.get("_cleared"):
-        clear_stale_schedule(store, maintenance)
+        clear_stale_schedule(store, maintenance, now)
         maintenance["_cleared"] = True
 
 
@@ -320,7 +320,7 @@ def _top_up(
             continue
         try:
             if maintenance.get("needs_cleanup"):
-                clear_stale_schedule(store, maintenance)
+                clear_stale_schedule(store, maintenance, now)
             report.events_created += materialise_occurrences(store, settings, maintenance, now)
         except TransactionCancelled:
             continue  # contended by an API write; the queue entry stays for next tick

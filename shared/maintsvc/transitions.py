@@ -24,6 +24,7 @@ from maintsvc.lifecycle import (
 from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
 
 STARTING = frozenset({READY, ONGOING})
+SPARSE_INDEX_KEYS = ("GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK")
 
 
 def apply_transition(
@@ -47,12 +48,15 @@ def apply_transition(
     """
     new_start = event["start_date_time"] if start is None else start
     new_end = event["end_date_time"] if end is None else end
-    wanted = event_time_attributes(event["id"], new_start, new_end, status, ready_window, due_at)
+    wanted = event_time_attributes(
+        event["maintenance_id"], event["id"], new_start, new_end, status, ready_window, due_at
+    )
     # Only what changes is written: fewer bytes, no needless index rewrites.
     attributes = {k: v for k, v in wanted.items() if event.get(k) != v}
     attributes["updated_at"] = iso_now()
-    removes_queue = "GSI3PK" not in wanted and "GSI3PK" in event
-    change = event_items.EventChange(event, attributes, removes_queue, exactly)
+    # Index keys an event leaves: the due queue (paused), its open events (ended).
+    removes = tuple(k for k in SPARSE_INDEX_KEYS if k not in wanted and k in event)
+    change = event_items.EventChange(event, attributes, removes, exactly)
     if status == event["status"] or status not in STARTING:
         try:
             return event_items.apply_event_change(store, change)
@@ -63,9 +67,8 @@ def apply_transition(
     except TransactionCancelled:
         return None
     written = {**event, **attributes}
-    if removes_queue:
-        written.pop("GSI3PK", None)
-        written.pop("GSI3SK", None)
+    for key in removes:
+        written.pop(key, None)
     return written
 
 
@@ -122,7 +125,13 @@ def tick_change(
     due_at = None if maintenance_active else end
     if status == event["status"] and end == event["end_date_time"]:
         wanted = event_time_attributes(
-            event["id"], event["start_date_time"], end, status, ready_window, due_at
+            event["maintenance_id"],
+            event["id"],
+            event["start_date_time"],
+            end,
+            status,
+            ready_window,
+            due_at,
         )
         if wanted.get("GSI3SK") == event.get("GSI3SK"):
             return None

@@ -41,3 +41,55 @@ def test_the_events_total_follows_deletes_and_schedule_changes(call: Caller, clo
     assert body["total"] == len(body["events"]) == 30
     past_the_end = events_of(call, m["id"], page="99")
     assert (past_the_end["events"], past_the_end["total"]) == ([], 30)
+
+
+def add_history(store: Any, maintenance_id: int, events: int, first_id: int) -> None:
+    """`events` COMPLETED daily windows before NOW, with their markers, written directly."""
+    from maintsvc.items import event_item, marker_item
+
+    items = []
+    for n in range(events):
+        start = NOW - (n + 1) * 86_400
+        event_id = first_id + n
+        event = event_item(
+            maintenance_id, event_id, start, start, start + 600, "COMPLETED", 1, "x", 300
+        )
+        items += [event, marker_item(maintenance_id, start, event_id, 1)]
+    store.batch_write(puts=items)
+
+
+def schedule_change_and_pause_cost(
+    call: Caller, store: Any, items_read: ItemsRead, history: int
+) -> list[int]:
+    m = create(call, start_date_time=NOW + 3600, rrule="FREQ=DAILY", duration_seconds=600)
+    add_history(store, m["id"], history, 1_000_000)
+    path = f"/api/v4/maintenances/{m['id']}"
+    costs = []
+    for change in ({"duration_seconds": 900}, {"status": "INACTIVE"}, {"status": "ACTIVE"}):
+        items_read.items = 0
+        assert call("PATCH", path, body=change).status == 200
+        costs.append(items_read.items)
+
+    def feed_from(start: int) -> dict[str, Any]:
+        query = {"maintenance_id": str(m["id"]), "event_start_date_time": str(start)}
+        body: dict[str, Any] = call(
+            "GET", "/api/v4/maintenances/events", query={**query, "limit": "50"}
+        ).json
+        return body
+
+    assert feed_from(0)["total"] == history + 30  # the history is still there, untouched
+    future = feed_from(NOW)
+    assert future["total"] == 30  # regenerated at the new duration
+    assert all(
+        e["event_end_date_time"] - e["event_start_date_time"] == 900 for e in future["events"]
+    )
+    return costs
+
+
+def test_a_schedule_change_and_a_pause_read_the_same_with_ten_times_the_history(
+    call: Caller, clock: Any, store: Any, items_read: ItemsRead
+) -> None:
+    """They read the open events and the markers a new plan can meet, never the history."""
+    small = schedule_change_and_pause_cost(call, store, items_read, 40)
+    large = schedule_change_and_pause_cost(call, store, items_read, 400)
+    assert large == small, (small, large)

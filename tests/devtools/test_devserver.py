@@ -89,7 +89,12 @@ def test_template_values_are_resolved_for_local_use() -> None:
         {"AttributeName": "PK", "KeyType": "HASH"},
         {"AttributeName": "SK", "KeyType": "RANGE"},
     ]
-    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["GSI1", "GSI2", "GSI3"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == [
+        "GSI1",
+        "GSI2",
+        "GSI3",
+        "GSI4",
+    ]
     assert [i["IndexName"] for i in table["LocalSecondaryIndexes"]] == ["LSI1"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert "PointInTimeRecoverySpecification" not in table

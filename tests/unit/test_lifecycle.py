@@ -46,9 +46,16 @@ def test_next_transition_follows_the_status(status: str, due: int) -> None:
 @pytest.mark.parametrize("status", ["COMPLETED", "CANCELLED"])
 def test_terminal_events_never_change_by_time(status: str) -> None:
     assert next_transition_at(status, START, END, READY) is None
-    attributes = event_time_attributes(7, START, END, status, READY)
+    attributes = event_time_attributes(3, 7, START, END, status, READY)
     assert attributes["GSI3PK"] == "EXPIRE#3"  # history, keyed by its end
     assert attributes["GSI3SK"] == f"{END:012d}#{7:012d}"
+    assert "GSI4PK" not in attributes  # no longer one of its maintenance's open events
+
+
+@pytest.mark.parametrize("status", ["SCHEDULED", "READY", "ONGOING"])
+def test_open_events_are_indexed_under_their_maintenance(status: str) -> None:
+    attributes = event_time_attributes(3, 7, START, END, status, READY)
+    assert (attributes["GSI4PK"], attributes["GSI4SK"]) == ("OPEN#3", f"{START:012d}#{7:012d}")
 
 
 def test_a_ready_window_before_the_epoch_is_clamped() -> None:
@@ -88,7 +95,7 @@ def _event(status: str, version: int = 2, due_at: int | None = None) -> dict[str
         "id": 7,
         "maintenance_id": 1,
         "schedule_version": version,
-        **event_time_attributes(7, START, END, status, READY, due_at),
+        **event_time_attributes(1, 7, START, END, status, READY, due_at),
     }
 
 

@@ -83,6 +83,33 @@ def events_of_maintenance(store: Store, maintenance_id: int) -> list[Item]:
     )
 
 
+def open_events(store: Store, maintenance_id: int) -> list[Item]:
+    """Pattern 16/18: a maintenance's events that are not COMPLETED or CANCELLED (GSI4,
+    sparse), start ascending: at most the future cap and the windows still running, however
+    long its history. Eventually consistent: an event written a moment ago may be missing,
+    which the scheduler makes up for when that event comes due."""
+    return store.query("GSI4PK = :pk", {":pk": keys.open_pk(maintenance_id)}, index="GSI4")
+
+
+def markers_from(store: Store, maintenance_id: int, first_start: int) -> list[Item]:
+    """Pattern 16: occurrence markers whose original start is `first_start` or later (the
+    only ones a new plan can meet), strongly consistent."""
+    return store.query(
+        "PK = :pk AND SK BETWEEN :lo AND :hi",
+        {
+            ":pk": keys.maintenance_pk(maintenance_id),
+            ":lo": keys.occurrence_sk(max(first_start, 0)),
+            ":hi": keys.occurrence_sk(keys.MAX_PADDED),
+        },
+        consistent=True,
+    )
+
+
+def get_events(store: Store, maintenance_id: int, event_ids: Iterable[int]) -> list[Item]:
+    """Events of one maintenance by id, in one BatchGetItem per 100 (missing ones absent)."""
+    return store.batch_get([keys.event_key(maintenance_id, e) for e in sorted(set(event_ids))])
+
+
 def marked_occurrences(store: Store, maintenance_id: int, first: int, last: int) -> set[int]:
     """Pattern 8: original starts in [first, last] that already have an occurrence marker
     (one Query, strongly consistent)."""
@@ -142,12 +169,13 @@ def _unchanged(event: Item, exactly: bool = False) -> tuple[str, dict[str, Any]]
 
 @dataclass(frozen=True)
 class EventChange:
-    """Attributes to set on an event as read; `leave_queue` also drops its GSI3 queue keys,
-    `exactly` requires the event unchanged to its `updated_at` (else status and times)."""
+    """Attributes to set on an event as read; `remove` names index keys it leaves (a sparse
+    index it drops out of), `exactly` requires the event unchanged to its `updated_at`
+    (else status and times)."""
 
     event: Item
     attributes: Mapping[str, Any]
-    leave_queue: bool = False
+    remove: tuple[str, ...] = ()
     exactly: bool = False
 
     def render(self) -> tuple[dict[str, str], str, dict[str, Any], dict[str, str], str]:
@@ -155,8 +183,8 @@ class EventChange:
         names = {f"#a{i}": name for i, name in enumerate(self.attributes)}
         values: dict[str, Any] = {f":a{i}": v for i, v in enumerate(self.attributes.values())}
         expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(self.attributes)))
-        if self.leave_queue:
-            expression += " REMOVE GSI3PK, GSI3SK"
+        if self.remove:
+            expression += " REMOVE " + ", ".join(self.remove)
         condition, old = _unchanged(self.event, self.exactly)
         values.update(old)
         names.update(STATUS_NAME)
