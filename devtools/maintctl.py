@@ -10,6 +10,7 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl api-keys list
     maintctl api-keys revoke NAME
     maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
+    maintctl recount-feed                                # rebuild the feed's counters
 """
 
 import argparse
@@ -22,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from maintsvc import apikeys
 from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
+from maintsvc.feedcounts import recount_feed
 from maintsvc.scheduler import run_tick
 from maintsvc.store import Store
 
@@ -68,6 +70,13 @@ def _tick(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _recount(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """Rebuild the feed's counters from the events (after IndexerFailureQueueAlarm)."""
+    counted, fixed = recount_feed(store)
+    print(f"recounted {counted} events; {fixed} counter items rewritten")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maintctl",
@@ -89,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     tick = commands.add_parser("tick", help="run one scheduler tick against the table")
     tick.add_argument("--at", type=int, metavar="UNIX_SECONDS", help="the tick's now")
     tick.set_defaults(run=_tick)
+
+    recount = commands.add_parser(
+        "recount-feed", help="rebuild the feed's counters from the events (a repair)"
+    )
+    recount.set_defaults(run=_recount)
     return parser
 
 

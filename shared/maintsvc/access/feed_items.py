@@ -46,6 +46,14 @@ def counters_from(store: Store, level: int, parent: int | None, lowest: int) -> 
     )
 
 
+def replace_counter(store: Store, key: Mapping[str, str], counts: Mapping[str, int]) -> None:
+    """A recount's write: the counter item holds exactly `counts` (deleted when all zero)."""
+    if any(counts.values()):
+        store.put({**key, **{status: n for status, n in counts.items() if n}})
+    else:
+        store.delete(dict(key))
+
+
 def add_to_counter(key: Mapping[str, str], deltas: Mapping[str, int]) -> TxAction:
     """Pattern 22: ADD each status's delta to one counter item (created on first use)."""
     names = {name: status for name, status in COUNTER_NAMES.items() if status in deltas}
