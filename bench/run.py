@@ -120,8 +120,10 @@ def round_trips() -> list[tuple[str, int, str]]:
         measure("create, INACTIVE (no events)", "POST", "/api/v4/maintenances",
                 body("FREQ=DAILY", status="INACTIVE"))  # fmt: skip
         measure("create, 1 event", "POST", "/api/v4/maintenances", body("FREQ=DAILY;COUNT=1"))
-        measure("create, 30 events", "POST", "/api/v4/maintenances", body("FREQ=DAILY"))
-        measure("create, 500 events", "POST", "/api/v4/maintenances", body("FREQ=HOURLY"))
+        tagged = {"monitors": [{"monitor_tag": "db", "impact": "DOWN"}]}
+        measure("create, 30 events", "POST", "/api/v4/maintenances", body("FREQ=DAILY", **tagged))
+        measure("create, 500 events", "POST", "/api/v4/maintenances",
+                body("FREQ=HOURLY", **tagged))  # fmt: skip
         measure("get", "GET", "/api/v4/maintenances/3")
         measure("list (4 maintenances)", "GET", "/api/v4/maintenances")
         measure("list by monitor_tag", "GET", "/api/v4/maintenances", query={"monitor_tag": "x"})
@@ -133,6 +135,9 @@ def round_trips() -> list[tuple[str, int, str]]:
         measure("feed page", "GET", "/api/v4/maintenances/events")
         measure("feed page, one maintenance", "GET", "/api/v4/maintenances/events",
                 query={"maintenance_id": "3"})  # fmt: skip
+        measure("monitor status (2 maintenances, 530 windows)", "GET",
+                "/api/v4/monitors/db/maintenance", query={"at": str(NOW + 700)})  # fmt: skip
+        measure("monitor status, unknown tag", "GET", "/api/v4/monitors/nobody/maintenance")
         events = call("GET", "/api/v4/maintenances/4/events")
         first = json.loads(events["body"])["events"][0]["id"]
         measure("event get", "GET", f"/api/v4/maintenances/4/events/{first}")

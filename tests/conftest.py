@@ -276,6 +276,36 @@ def call(write_key: str, sandbox: MotoSandbox) -> Caller:
     return _call
 
 
+@pytest.fixture
+def trips(call: Caller) -> Any:
+    """Counts the DynamoDB requests the handlers send, by operation, on a warm function
+    (the writer's key look-up cached, as docs/performance.md counts)."""
+    from collections import Counter
+    from contextlib import contextmanager
+
+    from devtools.triggers import consuming_stream
+    from maintsvc.store import dynamodb_client
+
+    call("GET", "/api/v4/maintenances")
+
+    @contextmanager
+    def counting() -> Iterator[Counter[str]]:
+        calls: Counter[str] = Counter()
+
+        def count(event_name: str, **kwargs: Any) -> None:
+            if not consuming_stream():  # the indexer, run between requests
+                calls[event_name.rsplit(".", 1)[-1]] += 1
+
+        events = dynamodb_client().meta.events
+        events.register("before-call.dynamodb.*", count)
+        try:
+            yield calls
+        finally:
+            events.unregister("before-call.dynamodb.*", count)
+
+    return counting
+
+
 def valid_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "Nightly Deploy",

@@ -95,14 +95,23 @@ def tick(at: int, clock: Any) -> None:
 
 
 def test_each_function_is_granted_exactly_what_it_uses(
-    call: Caller, clock: Any, used: dict[str, set[str]], monkeypatch: pytest.MonkeyPatch
+    call: Caller,
+    clock: Any,
+    used: dict[str, set[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    read_key: str,
 ) -> None:
     monkeypatch.setenv("HISTORY_RETENTION_DAYS", "1")
     monkeypatch.setenv("MAX_FUTURE_EVENTS", "60")  # still more than one transaction's worth
     hourly = call(
         "POST",
         "/api/v4/maintenances",
-        body=valid_body(start_date_time=NOW + 600, rrule="FREQ=HOURLY", duration_seconds=600),
+        body=valid_body(
+            start_date_time=NOW + 600,
+            rrule="FREQ=HOURLY",
+            duration_seconds=600,
+            monitors=[{"monitor_tag": "db", "impact": "DOWN"}],  # the monitor-window index
+        ),
     ).json["maintenance"]
     ongoing = call(
         "POST",
@@ -123,6 +132,11 @@ def test_each_function_is_granted_exactly_what_it_uses(
         ("GET", "/api/v4/maintenances/events", None, {"maintenance_id": str(hourly["id"])}),
     ]:
         assert call(method, target, body=body, query=query).status == 200, (method, target)
+    # A key not yet cached: the monitor route looks it up itself (GetItem), then reads the index.
+    monitor = call(
+        "GET", "/api/v4/monitors/db/maintenance", query={"at": str(NOW + 600)}, key=read_key
+    )
+    assert monitor.json["in_maintenance"] is True
     events = call("GET", f"{path}/events", query={"limit": "3"}).json["events"]
     first, second, third = (f"{path}/events/{e['id']}" for e in events)
     assert call("GET", first).status == 200

@@ -76,6 +76,11 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
         )
         for resource in TABLE_AND_INDEXES
     },
+    # Read-only: the API key, the window index, a maintenance the index's directory lacks.
+    "MonitorsFunction": {
+        (action, json.dumps(TABLE_ARN, sort_keys=True))
+        for action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+    },
     "TransitionWorkerFunction": {
         (action, json.dumps(TABLE_ARN, sort_keys=True))
         for action in (
@@ -86,10 +91,17 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
     },
     "NotifierFunction": {("dynamodb:BatchGetItem", json.dumps(TABLE_ARN, sort_keys=True))}
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
-    # Counter transactions: a Put (the batch marker) and Updates (the counters).
+    # Counter transactions: a Put (the batch marker) and Updates (the counters); the window
+    # index: Updates (buckets, directory), Puts and Deletes (start order), and its reads.
     "IndexerFunction": {
         (action, json.dumps(TABLE_ARN, sort_keys=True))
-        for action in ("dynamodb:PutItem", "dynamodb:UpdateItem")
+        for action in (
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+        )
     }
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
 }
@@ -493,6 +505,10 @@ SINGLE_METRIC_ALARMS: dict[str, tuple[Any, ...]] = {
     ),
     "EventsFunctionErrorsAlarm": (
         "AWS/Lambda", "Errors", _function("EventsFunction"), "Sum", 300,
+        "GreaterThanOrEqualToThreshold", 5, 1, None,
+    ),
+    "MonitorsFunctionErrorsAlarm": (
+        "AWS/Lambda", "Errors", _function("MonitorsFunction"), "Sum", 300,
         "GreaterThanOrEqualToThreshold", 5, 1, None,
     ),
     "HttpApi5xxAlarm": (

@@ -1,7 +1,9 @@
-"""Lambda on the table's stream: keeps the derived read models (the feed's counters).
+"""Lambda on the table's stream: keeps the derived read models, the feed's counters
+(maintsvc.feedcounts) and the monitor-window index (maintsvc.monitorwindows).
 
-A failed batch raises: Lambda retries it (bisecting on repeated failure), and
-each read model applies a batch at most once (maintsvc.feedcounts).
+A failed batch raises: Lambda retries it (bisecting on repeated failure); the
+counters apply a batch at most once, and the window index's writes are
+idempotent, so a retried batch converges.
 """
 
 from typing import Any
@@ -11,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
 from maintsvc.feedcounts import count_stream_batch
+from maintsvc.monitorwindows import index_stream_batch
 from maintsvc.observability import logger
 from maintsvc.store import Store
 
@@ -20,4 +23,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     store = Store(load_settings().table_name)
     records = event.get("Records", [])
     chunks = count_stream_batch(store, records, now_seconds())
-    return {"records": len(records), "counter_transactions": chunks}
+    windows = index_stream_batch(store, records)
+    return {"records": len(records), "counter_transactions": chunks, "window_writes": windows}

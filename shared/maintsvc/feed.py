@@ -18,7 +18,7 @@ from maintsvc.errors import ValidationError
 from maintsvc.feedcounts import FeedBucket, feed_buckets_within, read_feed_counts
 from maintsvc.items import feed_entry, is_live
 from maintsvc.lifecycle import EVENT_STATUSES
-from maintsvc.numbers import MAX_ID_DIGITS, MAX_TIMESTAMP
+from maintsvc.numbers import MAX_ID_DIGITS, small_natural, timestamp_text
 from maintsvc.store import Item, Store
 
 
@@ -28,9 +28,10 @@ def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:
     filters: dict[str, Any] = {"start": now, "status": None, "tags": None, "maintenance_id": None}
     if "event_start_date_time" in values:
         raw = values["event_start_date_time"]
-        if not _small_natural(raw, len(str(MAX_TIMESTAMP))) or int(raw) > MAX_TIMESTAMP:
+        start = timestamp_text(raw)
+        if start is None:
             raise ValidationError("event_start_date_time must be a valid timestamp (UTC seconds)")
-        filters["start"] = int(raw)
+        filters["start"] = start
     if "event_status" in values:
         status = values["event_status"].upper()
         if status not in EVENT_STATUSES:
@@ -41,15 +42,10 @@ def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:
         filters["tags"] = tags or None
     if "maintenance_id" in values:
         raw = values["maintenance_id"]
-        if not _small_natural(raw, MAX_ID_DIGITS) or int(raw) <= 0:
+        if not small_natural(raw, MAX_ID_DIGITS) or int(raw) <= 0:
             raise ValidationError("maintenance_id must be a positive integer")
         filters["maintenance_id"] = int(raw)
     return filters
-
-
-def _small_natural(raw: str, max_digits: int) -> bool:
-    """ASCII digits only, and few enough that int() is cheap (it refuses 4,300+ digits)."""
-    return raw.isdigit() and raw.isascii() and len(raw.lstrip("0")) <= max_digits
 
 
 def list_feed(

@@ -60,10 +60,8 @@ def count_stream_changes(records: Iterable[Mapping[str, Any]]) -> Changes:
     changes nothing. Deltas that cancel out within the batch are dropped.
     """
     changes: Changes = defaultdict(lambda: defaultdict(int))
-    for record in records:
+    for record in event_records(records):
         data = record.get("dynamodb", {})
-        if not str(data.get("Keys", {}).get("SK", {}).get("S", "")).startswith("E#"):
-            continue
         old = _counted(from_item(data["OldImage"]) if "OldImage" in data else None)
         new = _counted(from_item(data["NewImage"]) if "NewImage" in data else None)
         if old == new:
@@ -80,6 +78,15 @@ def count_stream_changes(records: Iterable[Mapping[str, Any]]) -> Changes:
         for key, deltas in changes.items()
         if any(deltas.values())
     }
+
+
+def event_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records of event items (the indexer also receives maintenance items')."""
+    return [
+        r
+        for r in records
+        if str(r.get("dynamodb", {}).get("Keys", {}).get("SK", {}).get("S", "")).startswith("E#")
+    ]
 
 
 def batch_digest(records: Sequence[Mapping[str, Any]]) -> str:
@@ -124,10 +131,13 @@ def _transact_once(store: Store, actions: list[TxAction]) -> int:
 
 def count_stream_batch(store: Store, records: Sequence[Mapping[str, Any]], now: int) -> int:
     """The indexer's part for the feed: count a batch of stream records once."""
-    changes = count_stream_changes(records)
+    counted = event_records(records)
+    changes = count_stream_changes(counted)
     if not changes:
         return 0
-    return apply_count_changes(store, changes, batch_digest(records), now)
+    # Named by its event records only: the same name as before the indexer also received
+    # maintenance records, so a batch counted then is still recognised.
+    return apply_count_changes(store, changes, batch_digest(counted), now)
 
 
 # -- reading them -----------------------------------------------------------------------

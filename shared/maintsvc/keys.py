@@ -157,3 +157,64 @@ def api_key_name_key(name: str) -> dict[str, str]:
 def idempotency_pk(api_key_digest: str) -> str:
     """The partition of one API key's Idempotency-Key records (their SK: IDEM#<key hash>)."""
     return f"{IDEMPOTENCY}#{api_key_digest}"
+
+
+# -- monitor windows (docs/data-model.md, "Monitor windows") ---------------------------------
+# A window [start, end) of duration d is filed at level ceil(log2 d) in the level's buckets of
+# 2^level seconds it overlaps (one or two); every timestamp the API accepts is below 2^38, so
+# levels 0..38 hold any window. Maintenances are listed per tag in DIRECTORY_SHARDS items.
+WINDOW_TOP_LEVEL = 38
+DIRECTORY_SHARDS = 16
+
+
+def monitor_windows_pk(tag: str) -> str:
+    """The partition of one monitor tag's window buckets and maintenance directory."""
+    return f"MW#{tag}"
+
+
+def window_level(start: int, end: int) -> int:
+    """The bucket level of a window: the least L with 2^L >= its duration (0 for d <= 1)."""
+    return min(max(end - start - 1, 0).bit_length(), WINDOW_TOP_LEVEL)
+
+
+def window_bucket_key(tag: str, level: int, bucket: int) -> dict[str, str]:
+    return {"PK": monitor_windows_pk(tag), "SK": f"B#{level:02d}#{pad(bucket)}"}
+
+
+def window_bucket_keys(tag: str, start: int, end: int) -> list[dict[str, str]]:
+    """The one or two buckets a window is filed in (those of its level it overlaps)."""
+    level = window_level(start, end)
+    first, last = start >> level, max(end - 1, start) >> level
+    return [window_bucket_key(tag, level, b) for b in range(first, last + 1)]
+
+
+def stabbing_keys(tag: str, at: int) -> list[dict[str, str]]:
+    """The bucket of every level that holds second `at`: every window containing it is in one."""
+    return [window_bucket_key(tag, level, at >> level) for level in range(WINDOW_TOP_LEVEL + 1)]
+
+
+def directory_key(tag: str, maintenance_id: int) -> dict[str, str]:
+    return {"PK": monitor_windows_pk(tag), "SK": f"D#{maintenance_id % DIRECTORY_SHARDS:02d}"}
+
+
+def directory_keys(tag: str) -> list[dict[str, str]]:
+    return [directory_key(tag, shard) for shard in range(DIRECTORY_SHARDS)]
+
+
+def window_attribute(event_id: int) -> str:
+    """A window's attribute in its bucket items."""
+    return f"e{event_id}"
+
+
+def directory_attribute(maintenance_id: int) -> str:
+    """A maintenance's attribute in its directory shard."""
+    return f"m{maintenance_id}"
+
+
+def next_windows_pk(tag: str) -> str:
+    """One tag's windows in start order (the next one after a second)."""
+    return f"MN#{tag}"
+
+
+def next_window_key(tag: str, start: int, event_id: int) -> dict[str, str]:
+    return {"PK": next_windows_pk(tag), "SK": start_order_sk(start, event_id)}

@@ -18,11 +18,10 @@ from pydantic_core import PydanticCustomError
 
 from maintsvc import rrules
 from maintsvc.errors import ValidationError
-from maintsvc.numbers import is_number, minute_timestamp
+from maintsvc.numbers import MONITOR_TAG, is_number, minute_timestamp
 
 MAX_DURATION = 31_536_000
 IMPACTS = ("UP", "DOWN", "DEGRADED", "MAINTENANCE")
-MONITOR_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
 MAX_DESCRIPTION = 10000
 # C0 and C1 controls and DEL: invisible on a status page, and six bytes each once escaped.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -52,6 +52,10 @@ class ConditionFailed(Exception):
     """A conditional write found the item not in the expected state."""
 
 
+class ItemTooLarge(Exception):
+    """A write would make an item larger than DynamoDB's 400 KB."""
+
+
 class TransactionCancelled(Exception):
     """A transaction was cancelled; `reasons` holds one code per action ("None" = fine)."""
 
@@ -192,8 +196,13 @@ class Store:
         try:
             return operation(**kwargs)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            error = exc.response["Error"]
+            if error["Code"] == "ConditionalCheckFailedException":
                 raise ConditionFailed(str(exc)) from None
+            if error["Code"] == "ValidationException" and "maximum allowed size" in str(
+                error.get("Message", "")
+            ):
+                raise ItemTooLarge(str(exc)) from None
             raise
 
     # -- queries ------------------------------------------------------------

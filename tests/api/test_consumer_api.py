@@ -5,18 +5,15 @@ says what each does; these tests pin it, round trips included.
 """
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import boto3
 import pytest
 
-from devtools.triggers import consuming_stream
 from maintsvc import keys
 from maintsvc.apikeys import create_api_key
-from maintsvc.store import Store, TransactionCancelled, dynamodb_client
+from maintsvc.store import Store, TransactionCancelled
 from tests.conftest import NOW, TABLE, Caller, valid_body
 
 MAINTENANCES = "/api/v4/maintenances"
@@ -75,30 +72,6 @@ def set_number(record: dict[str, Any], attribute: str, value: int) -> None:
         ExpressionAttributeNames={"#a": attribute},
         ExpressionAttributeValues={":v": {"N": str(value)}},
     )
-
-
-@pytest.fixture
-def trips(call: Caller) -> Any:
-    """Counts the DynamoDB requests the handlers send, by operation, on a warm function
-    (the writer's key look-up cached, as docs/performance.md counts)."""
-    call("GET", MAINTENANCES)
-
-    @contextmanager
-    def counting() -> Iterator[Counter[str]]:
-        calls: Counter[str] = Counter()
-
-        def count(event_name: str, **kwargs: Any) -> None:
-            if not consuming_stream():  # the indexer, run between requests
-                calls[event_name.rsplit(".", 1)[-1]] += 1
-
-        events = dynamodb_client().meta.events
-        events.register("before-call.dynamodb.*", count)
-        try:
-            yield calls
-        finally:
-            events.unregister("before-call.dynamodb.*", count)
-
-    return counting
 
 
 # -- url (PUBLIC_SITE_URL) -----------------------------------------------------------------

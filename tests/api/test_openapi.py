@@ -40,6 +40,7 @@ MAINTENANCE = "/api/v4/maintenances/{maintenance_id}"
 EVENTS = "/api/v4/maintenances/{maintenance_id}/events"
 EVENT = "/api/v4/maintenances/{maintenance_id}/events/{event_id}"
 FEED = "/api/v4/maintenances/events"
+MONITOR = "/api/v4/monitors/{monitor_tag}/maintenance"
 
 # Declared because every write may lose a race (docs/behaviour.md §2, 409 on writes), but no
 # conditional write on these paths can fail today: a lost DELETE of a maintenance reads
@@ -305,9 +306,13 @@ def api(call: Caller, clock: Any) -> Conformance:
     return Conformance(call, document())
 
 
-def fill(route: str, maintenance_id: object = 1, event_id: object = 1) -> str:
-    return route.replace("{maintenance_id}", str(maintenance_id)).replace(
-        "{event_id}", str(event_id)
+def fill(
+    route: str, maintenance_id: object = 1, event_id: object = 1, monitor_tag: str = "database"
+) -> str:
+    return (
+        route.replace("{maintenance_id}", str(maintenance_id))
+        .replace("{event_id}", str(event_id))
+        .replace("{monitor_tag}", monitor_tag)
     )
 
 
@@ -568,7 +573,7 @@ def test_default_check_sees_through_refs_and_combinators() -> None:
 def test_document_routes_are_the_template_routes() -> None:
     documented = set(operations(document()))
     deployed = template_routes()
-    assert len(deployed) == 10
+    assert len(deployed) == 11
     assert documented == deployed, {
         "in template.yaml only": deployed - documented,
         "in the document only": documented - deployed,
@@ -637,6 +642,10 @@ def test_conformance_realistic_sequence(api: Conformance, read_key: str) -> None
         None,
     )
 
+    in_window = api("GET", fill(MONITOR), 200, query={"at": str(NOW + 3600)}).json
+    assert (in_window["impact"], in_window["events"][0]["maintenance_id"]) == ("DEGRADED", a["id"])
+    assert api("GET", fill(MONITOR), 200, key=read_key).json["next"]["maintenance_id"] == a["id"]
+    api("GET", fill(MONITOR, monitor_tag="nobody"), 200, query={"at": ""})
     assert api("GET", fill(MAINTENANCE, a["id"]), 200).json == {"maintenance": a}
     api("GET", fill(MAINTENANCE, b["id"]), 200, key=read_key)
     listed = api("GET", MAINTENANCES, 200).json["maintenances"]
@@ -845,6 +854,8 @@ def _malformed_bodies_and_queries(
         {"monitors": "db", "maintenance_id": "x"},
     ):
         api("GET", FEED, 400, query=query)
+    api("GET", fill(MONITOR, monitor_tag="-db"), 400)
+    api("GET", fill(MONITOR), 400, query={"at": "-1"})
 
 
 def _conflicts(

@@ -1,0 +1,279 @@
+"""GET /api/v4/monitors/{monitor_tag}/maintenance: is a monitor in maintenance at a second?
+
+The answer comes from the monitor-window index the indexer keeps from the
+stream (the `call` fixture runs it before each request), computed from the
+windows' times: exact at the second whatever the scheduler has stored.
+"""
+
+import random
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from maintsvc import keys
+from tests.conftest import NOW, Caller, valid_body
+
+MAINTENANCES = "/api/v4/maintenances"
+START = NOW + 3600
+DURATION = 1800
+
+
+@pytest.fixture(autouse=True)
+def at_now(clock: Any) -> None:
+    """The service's clock at NOW: START is within the horizon."""
+
+
+def status(call: Caller, tag: str, at: int | str | None = None, **kwargs: Any) -> Any:
+    query = None if at is None else {"at": str(at)}
+    return call("GET", f"/api/v4/monitors/{tag}/maintenance", query=query, **kwargs)
+
+
+def state(call: Caller, tag: str, at: int | None = None) -> dict[str, Any]:
+    response = status(call, tag, at)
+    assert response.status == 200, response
+    body: dict[str, Any] = response.json
+    return body
+
+
+def create(call: Caller, monitors: list[dict[str, str]], **overrides: Any) -> dict[str, Any]:
+    body = valid_body(
+        **{"start_date_time": START, "duration_seconds": DURATION, **overrides},
+        monitors=monitors,
+    )
+    response = call("POST", MAINTENANCES, body=body)
+    assert response.status == 201, response
+    maintenance: dict[str, Any] = response.json["maintenance"]
+    return maintenance
+
+
+def events_of(call: Caller, maintenance_id: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = call("GET", f"{MAINTENANCES}/{maintenance_id}/events").json[
+        "events"
+    ]
+    return events
+
+
+def ids(body: dict[str, Any]) -> list[int]:
+    return [e["event_id"] for e in body["events"]]
+
+
+def test_edges_of_a_window(call: Caller) -> None:
+    m = create(call, [{"monitor_tag": "db", "impact": "DOWN"}])
+    (event,) = events_of(call, m["id"])
+    before = state(call, "db")  # `at` defaults to the current second
+    assert before["at"] == NOW
+    assert (before["in_maintenance"], before["impact"], before["events"]) == (False, None, [])
+    assert before["next"]["event_id"] == event["id"]
+    assert before["next"]["event_status"] == "SCHEDULED"
+    assert state(call, "db", START - 1)["next"]["event_status"] == "READY"
+    for at in (START, START + DURATION - 1):
+        inside = state(call, "db", at)
+        assert (inside["in_maintenance"], inside["impact"]) == (True, "DOWN")
+        assert ids(inside) == [event["id"]] and inside["next"] is None
+        assert inside["events"][0]["event_status"] == "ONGOING"  # the scheduler has not run
+        assert inside["monitor_tag"] == "db" and inside["at"] == at
+    after = state(call, "db", START + DURATION)
+    assert (after["in_maintenance"], after["impact"], after["events"], after["next"]) == (
+        False,
+        None,
+        [],
+        None,
+    )
+    # The same feed item as the global feed's, but for the status computed at `at`.
+    feed = call("GET", f"{MAINTENANCES}/events", query={"maintenance_id": str(m["id"])}).json
+    inside = state(call, "db", START)["events"][0]
+    assert {**feed["events"][0], "event_status": "ONGOING"} == inside
+
+
+def test_overlapping_windows_combine_impacts_in_a_fixed_order(call: Caller) -> None:
+    hour = 3600
+    degraded = create(
+        call, [{"monitor_tag": "api", "impact": "DEGRADED"}], duration_seconds=4 * hour
+    )
+    down = create(
+        call,
+        [{"monitor_tag": "api", "impact": "DOWN"}],
+        start_date_time=START + 600,
+        duration_seconds=2 * hour,
+    )
+    maintenance = create(
+        call,
+        [{"monitor_tag": "api"}],  # the impact defaults to MAINTENANCE
+        start_date_time=START + 1200,
+        duration_seconds=600,
+    )
+    create(call, [{"monitor_tag": "api", "impact": "UP"}], duration_seconds=5 * hour)
+    all_three = state(call, "api", START + 1200)
+    assert (all_three["in_maintenance"], all_three["impact"]) == (True, "MAINTENANCE")
+    assert [e["maintenance_id"] for e in all_three["events"]] == [
+        degraded["id"],
+        down["id"],
+        maintenance["id"],
+    ]
+    assert state(call, "api", START + 1800)["impact"] == "DOWN"
+    assert state(call, "api", START + 3 * hour)["impact"] == "DEGRADED"
+    only_up = state(call, "api", START + 4 * hour + 60)  # the UP window alone
+    assert (only_up["in_maintenance"], only_up["impact"], only_up["next"]) == (False, None, None)
+
+
+def test_inactive_maintenance_is_excluded_until_resumed(call: Caller) -> None:
+    m = create(call, [{"monitor_tag": "db"}], rrule="FREQ=DAILY;COUNT=3")
+    path = f"{MAINTENANCES}/{m['id']}"
+    assert state(call, "db", START)["in_maintenance"] is True
+    assert call("PATCH", path, body={"status": "INACTIVE"}).status == 200
+    paused = state(call, "db", START)
+    assert (paused["in_maintenance"], paused["next"]) == (False, None)
+    assert call("PATCH", path, body={"status": "ACTIVE"}).status == 200
+    resumed = state(call, "db", START)
+    assert resumed["in_maintenance"] is True
+    assert resumed["next"]["event_start_date_time"] == START + 86400
+
+
+def test_cancelled_and_moved_events(call: Caller) -> None:
+    m = create(call, [{"monitor_tag": "db"}], rrule="FREQ=DAILY;COUNT=3")
+    first, second, third = events_of(call, m["id"])
+    path = f"{MAINTENANCES}/{m['id']}/events"
+    cancel = call("PATCH", f"{path}/{first['id']}", body={"status": "CANCELLED"})
+    assert cancel.status == 200
+    cancelled = state(call, "db", START)
+    assert cancelled["in_maintenance"] is False
+    assert cancelled["next"]["event_id"] == second["id"]
+    moved_to = START + 10 * 86400
+    moved = call(
+        "PATCH",
+        f"{path}/{second['id']}",
+        body={"start_date_time": moved_to, "end_date_time": moved_to + 60},
+    )
+    assert moved.status == 200
+    assert state(call, "db", START + 86400)["in_maintenance"] is False
+    assert state(call, "db", START)["next"]["event_id"] == third["id"]
+    at_new = state(call, "db", moved_to + 59)
+    assert ids(at_new) == [second["id"]]
+    assert state(call, "db", moved_to + 60)["in_maintenance"] is False
+
+
+def test_tags_and_impacts_changed_then_maintenance_deleted(call: Caller) -> None:
+    m = create(call, [{"monitor_tag": "db", "impact": "DOWN"}])
+    path = f"{MAINTENANCES}/{m['id']}"
+    retagged = {"monitors": [{"monitor_tag": "cache", "impact": "DEGRADED"}]}
+    assert call("PATCH", path, body=retagged).status == 200
+    assert state(call, "db", START)["in_maintenance"] is False
+    assert state(call, "cache", START)["impact"] == "DEGRADED"
+    assert call("PATCH", path, body={"title": "Renamed"}).status == 200
+    assert state(call, "cache", START)["events"][0]["maintenance_title"] == "Renamed"
+    up = {"monitors": [{"monitor_tag": "cache", "impact": "UP"}]}
+    assert call("PATCH", path, body=up).status == 200
+    assert state(call, "cache", START)["in_maintenance"] is False
+    back = {"monitors": [{"monitor_tag": "cache", "impact": "MAINTENANCE"}]}
+    assert call("PATCH", path, body=back).status == 200
+    assert state(call, "cache", START)["impact"] == "MAINTENANCE"
+    assert call("DELETE", path).status == 200
+    deleted = state(call, "cache", START)
+    assert (deleted["in_maintenance"], deleted["next"]) == (False, None)
+
+
+def test_a_time_zone_rule_at_its_utc_second(call: Caller) -> None:
+    """03:00 in Berlin is 02:00 UTC before the DST change of 2030-03-31, 01:00 after it."""
+    berlin = ZoneInfo("Europe/Berlin")
+    create(
+        call,
+        [{"monitor_tag": "db"}],
+        start_date_time=START,
+        timezone="Europe/Berlin",
+        rrule="FREQ=DAILY;BYHOUR=3;BYMINUTE=0;COUNT=20",
+        duration_seconds=600,
+    )
+    for day in (18, 31):
+        local = int(datetime(2030, 3, day, 3, 0, tzinfo=berlin).timestamp())
+        assert state(call, "db", local)["in_maintenance"] is True
+        assert state(call, "db", local - 1)["in_maintenance"] is False
+        assert state(call, "db", local - 1)["next"]["event_start_date_time"] == local
+    after_dst = int(datetime(2030, 4, 1, 1, 0, tzinfo=ZoneInfo("UTC")).timestamp())
+    assert state(call, "db", after_dst)["in_maintenance"] is True
+
+
+def test_a_tag_with_a_slash_is_sent_percent_encoded(call: Caller) -> None:
+    create(call, [{"monitor_tag": "eu/db:primary"}])
+    body = state(call, "eu%2Fdb%3Aprimary", START)
+    assert (body["monitor_tag"], body["in_maintenance"]) == ("eu/db:primary", True)
+
+
+def test_unknown_tag_is_not_an_error(call: Caller) -> None:
+    assert state(call, "nobody") == {
+        "monitor_tag": "nobody",
+        "at": NOW,
+        "in_maintenance": False,
+        "impact": None,
+        "events": [],
+        "next": None,
+    }
+
+
+@pytest.mark.parametrize("tag", ["-db", "a" * 101, "db%23x", "d%20b"])
+def test_bad_tag_is_a_400_naming_monitor_tag(call: Caller, tag: str) -> None:
+    response = status(call, tag)
+    assert response.status == 400
+    assert response.json == {
+        "error": {"code": "BAD_REQUEST", "message": "monitor_tag must be a valid monitor tag"}
+    }
+
+
+@pytest.mark.parametrize("at", ["-1", "1.5", "1e9", "abc", "253402300800", "9" * 5000, "0x10"])
+def test_bad_at_is_a_400_naming_at(call: Caller, at: str) -> None:
+    response = status(call, "db", at)
+    assert response.status == 400
+    assert response.json == {
+        "error": {"code": "BAD_REQUEST", "message": "at must be a valid timestamp (UTC seconds)"}
+    }
+
+
+def test_edge_values_of_at(call: Caller) -> None:
+    assert state(call, "db", 0)["at"] == 0
+    assert status(call, "db", "253402300799").json["at"] == 253402300799
+    assert status(call, "db", "00042").json["at"] == 42
+
+
+def test_keys(call: Caller, read_key: str) -> None:
+    assert status(call, "db", key=read_key).status == 200
+    assert status(call, "db", key=None).status == 401
+
+
+def test_url_with_public_site_url(call: Caller, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLIC_SITE_URL", "https://status.example.com")
+    create(call, [{"monitor_tag": "db"}], rrule="FREQ=DAILY;COUNT=2")
+    body = state(call, "db", START)
+    for item in (body["events"][0], body["next"]):
+        assert item["url"] == f"https://status.example.com/maintenances/{item['event_id']}"
+
+
+def test_two_round_trips_whatever_the_number_of_maintenances(call: Caller, trips: Any) -> None:
+    def measured(at: int) -> dict[str, int]:
+        with trips() as calls:
+            assert status(call, "db", at).status == 200
+        return dict(calls)
+
+    assert measured(START) == {"BatchGetItem": 1, "Query": 1}
+    for n in range(6):
+        create(
+            call,
+            [{"monitor_tag": "db", "impact": "DOWN"}, {"monitor_tag": f"other{n}"}],
+            start_date_time=START + n * 60,
+            rrule="FREQ=HOURLY;COUNT=5",
+        )
+    assert measured(START + 400) == {"BatchGetItem": 1, "Query": 1}
+    assert measured(START + 7200) == {"BatchGetItem": 1, "Query": 1}
+    assert len(state(call, "db", START + 400)["events"]) == 6
+
+
+def test_every_window_containing_a_second_is_in_one_of_its_buckets() -> None:
+    """The stabbing query's premise, for windows of every scale."""
+    rng = random.Random(11)
+    for _ in range(2000):
+        start = rng.randrange(0, 2**36)
+        end = start + rng.choice([1, 2, 3, 60, 1800, 86400, 31_536_000, rng.randrange(1, 2**37)])
+        at = rng.randrange(start, end)
+        filed = {k["SK"] for k in keys.window_bucket_keys("t", start, end)}
+        assert 1 <= len(filed) <= 2
+        assert filed & {k["SK"] for k in keys.stabbing_keys("t", at)}
