@@ -25,6 +25,7 @@ from maintsvc.errors import ValidationError
 from maintsvc.items import feed_entry, is_live
 from maintsvc.lifecycle import CANCELLED, status_from_time
 from maintsvc.numbers import MONITOR_TAG, timestamp_text
+from maintsvc.observability import logger
 from maintsvc.store import Item, Store, from_item
 
 # The order `impact` is chosen in when windows overlap; UP puts no monitor in maintenance.
@@ -115,7 +116,10 @@ class _Writer:
 
     def file(self, tags: Iterable[str], filed: Item) -> None:
         for tag in tags:
-            window_items.file_window(self.store, tag, filed)
+            if not window_items.file_window(self.store, tag, filed):
+                # Not retried: the batch would fail for a day and hold the feed's counters
+                # back with it. The log line names what the route cannot see.
+                logger.error("window bucket full", extra={"monitor_tag": tag, **filed})
             self.writes += 1
 
     def unfile(self, tags: Iterable[str], filed: Item) -> None:

@@ -22,14 +22,20 @@ def window(maintenance_id: int, event_id: int, start: int, end: int) -> Item:
     return {"maintenance_id": maintenance_id, "event_id": event_id, "start": start, "end": end}
 
 
-def file_window(store: Store, tag: str, filed: Mapping[str, Any]) -> None:
-    """Pattern 23: one window into its bucket(s) (`SET #e = :w`) and the tag's start order."""
+def file_window(store: Store, tag: str, filed: Mapping[str, Any]) -> bool:
+    """Pattern 23: one window into its bucket(s) (`SET #e = :w`) and the tag's start order;
+    False when a bucket is full (400 KB): the window is then only in the start order."""
     start, end, event_id = filed["start"], filed["end"], filed["event_id"]
+    fitted = True
     for key in keys.window_bucket_keys(tag, start, end):
-        store.update(
-            key, "SET #e = :w", {":w": dict(filed)}, {"#e": keys.window_attribute(event_id)}
-        )
+        try:
+            store.update(
+                key, "SET #e = :w", {":w": dict(filed)}, {"#e": keys.window_attribute(event_id)}
+            )
+        except ItemTooLarge:
+            fitted = False
     store.put({**keys.next_window_key(tag, start, event_id), **filed})
+    return fitted
 
 
 def unfile_window(store: Store, tag: str, filed: Mapping[str, Any]) -> None:
