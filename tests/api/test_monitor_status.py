@@ -277,3 +277,70 @@ def test_every_window_containing_a_second_is_in_one_of_its_buckets() -> None:
         stabbed = keys.stabbing_keys("t", at)
         assert keys.filed_bucket_key("t", start, end) in stabbed
         assert len(stabbed) + keys.DIRECTORY_SHARDS <= 100  # one BatchGetItem
+
+
+def test_a_maintenance_missing_from_the_directory_is_read_in_one_more_round_trip(
+    call: Caller, trips: Any, store: Any
+) -> None:
+    """A stub (a full directory shard) or a missing entry: the route reads the META itself;
+    a maintenance no longer eligible stays out."""
+    m = create(call, [{"monitor_tag": "db", "impact": "DOWN"}], rrule="FREQ=DAILY;COUNT=2")
+    expected = state(call, "db", START)
+    store.update(
+        keys.directory_key("db", m["id"]),
+        "SET #m = :stub",
+        {":stub": {"maintenance_id": m["id"], "impact": "DOWN", "stub": True}},
+        {"#m": keys.directory_attribute(m["id"])},
+    )
+    with trips() as calls:
+        assert state(call, "db", START) == expected
+    assert dict(calls) == {"BatchGetItem": 2, "Query": 1}
+    store.delete(keys.directory_key("db", m["id"]))
+    assert state(call, "db", START) == expected
+    # The window still filed, its maintenance paused meanwhile (the index lagging): left out.
+    store.update(keys.maintenance_key(m["id"]), "SET #s = :i", {":i": "INACTIVE"}, {"#s": "status"})
+    assert state(call, "db", START)["events"] == [] and state(call, "db", START)["next"] is None
+
+
+def test_a_full_directory_shard_gets_a_stub(call: Caller, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maintsvc.access import window_items
+
+    real = window_items.set_directory_entry
+
+    def full(store: Any, tag: str, mid: int, entry: Any) -> bool:
+        return bool(entry.get("stub")) and real(store, tag, mid, entry)
+
+    monkeypatch.setattr(window_items, "set_directory_entry", full)
+    m = create(call, [{"monitor_tag": "db", "impact": "DEGRADED"}], description="Long")
+    body = state(call, "db", START)
+    assert body["impact"] == "DEGRADED"
+    assert body["events"][0]["maintenance_description"] == "Long"
+    assert body["events"][0]["maintenance_id"] == m["id"]
+
+
+def test_a_retried_stream_batch_changes_nothing(call: Caller, store: Any) -> None:
+    """Lambda retries a batch after a failure: applying the same records again, after all
+    that followed, leaves the index as it was."""
+    from maintsvc.monitorwindows import index_stream_batch
+    from tests.test_least_privilege import all_stream_records
+
+    m = create(call, [{"monitor_tag": "db"}], rrule="FREQ=DAILY;COUNT=3")
+    first, second, _ = events_of(call, m["id"])
+    path = f"{MAINTENANCES}/{m['id']}"
+    moved_to = START + 10 * 86400
+    call(
+        "PATCH",
+        f"{path}/events/{second['id']}",
+        body={"start_date_time": moved_to, "end_date_time": moved_to + 60},
+    )
+    call("PATCH", f"{path}/events/{first['id']}", body={"status": "CANCELLED"})
+    call("PATCH", path, body={"status": "INACTIVE"})
+    call("PATCH", path, body={"status": "ACTIVE", "monitors": [{"monitor_tag": "web"}]})
+    seconds = (START, START + 86400, START + 2 * 86400, moved_to)
+    before = {(tag, at): state(call, tag, at) for tag in ("db", "web") for at in seconds}
+    records = all_stream_records()
+    for start in range(0, len(records), 7):  # in other batches than the first time
+        index_stream_batch(store, records[start : start + 7])
+    assert {(tag, at): state(call, tag, at) for tag in ("db", "web") for at in seconds} == before
+    assert before[("web", moved_to)]["in_maintenance"] is True
+    assert before[("db", moved_to)]["in_maintenance"] is False
