@@ -10,6 +10,7 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl api-keys list
     maintctl api-keys revoke NAME
     maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
+    maintctl index-monitors                              # backfill the monitor-window index
 """
 
 import argparse
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from maintsvc import apikeys
+from maintsvc import apikeys, monitorwindows
 from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
 from maintsvc.scheduler import run_tick
@@ -68,6 +69,13 @@ def _tick(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_monitors(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """File what the monitor-window index lacks: data written before the indexer kept it."""
+    filed = monitorwindows.index_existing(store)
+    print(f"Filed {filed} monitor windows in table {settings.table_name}.")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maintctl",
@@ -89,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     tick = commands.add_parser("tick", help="run one scheduler tick against the table")
     tick.add_argument("--at", type=int, metavar="UNIX_SECONDS", help="the tick's now")
     tick.set_defaults(run=_tick)
+    backfill = commands.add_parser(
+        "index-monitors", help="file existing maintenances' windows in the monitor-window index"
+    )
+    backfill.set_defaults(run=_index_monitors)
     return parser
 
 

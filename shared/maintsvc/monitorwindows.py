@@ -229,6 +229,22 @@ def index_stream_batch(store: Store, records: Sequence[Mapping[str, Any]]) -> in
     return writer.flush()
 
 
+def index_existing(store: Store) -> int:
+    """Backfill: file the windows and directory entries of every listed maintenance (data
+    written before the indexer kept this index); returns the windows filed. Idempotent."""
+    filed = 0
+    for maintenance in maintenance_items.list_maintenances(store, None, None):
+        tags = indexed_tags(maintenance)
+        if not tags:
+            continue
+        writer = _Writer(store)
+        for tag, impact in sorted(tags.items()):
+            _set_directory(store, tag, maintenance["id"], directory_entry(maintenance, impact))
+        _file_events_of(writer, maintenance["id"], sorted(tags))
+        filed += writer.flush()
+    return filed
+
+
 # -- answering the route ----------------------------------------------------------------
 
 

@@ -344,3 +344,20 @@ def test_a_retried_stream_batch_changes_nothing(call: Caller, store: Any) -> Non
     assert {(tag, at): state(call, tag, at) for tag in ("db", "web") for at in seconds} == before
     assert before[("web", moved_to)]["in_maintenance"] is True
     assert before[("db", moved_to)]["in_maintenance"] is False
+
+
+def test_maintctl_files_what_was_written_before_the_index(
+    call: Caller, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devtools import maintctl
+    from tests.conftest import load_function
+
+    with monkeypatch.context() as patch:  # an indexer that kept only the feed's counters
+        patch.setattr(load_function("indexer"), "index_stream_batch", lambda *args: 0)
+        create(call, [{"monitor_tag": "db", "impact": "DOWN"}], rrule="FREQ=DAILY;COUNT=2")
+        create(call, [{"monitor_tag": "db"}], status="INACTIVE")
+        assert state(call, "db", START)["in_maintenance"] is False
+    assert maintctl.main(["index-monitors"]) == 0
+    assert "Filed 2 monitor windows" in capsys.readouterr().out
+    body = state(call, "db", START)
+    assert (body["impact"], body["next"]["event_start_date_time"]) == ("DOWN", START + 86400)
