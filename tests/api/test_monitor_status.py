@@ -361,3 +361,86 @@ def test_maintctl_files_what_was_written_before_the_index(
     assert "Filed 2 monitor windows" in capsys.readouterr().out
     body = state(call, "db", START)
     assert (body["impact"], body["next"]["event_start_date_time"]) == ("DOWN", START + 86400)
+
+
+def expected_state(call: Caller, tag: str, at: int) -> tuple[list[int], str | None, int | None]:
+    """The answer worked out from the API's own resources: (event ids, impact, next id)."""
+    windows: list[tuple[int, int, str]] = []
+    for m in call("GET", MAINTENANCES).json["maintenances"]:
+        impact = next((x["impact"] for x in m["monitors"] if x["monitor_tag"] == tag), None)
+        if m["status"] != "ACTIVE" or impact in (None, "UP"):
+            continue
+        listed = call("GET", f"{MAINTENANCES}/{m['id']}/events", query={"limit": "100"}).json
+        for e in listed["events"]:
+            if e["status"] != "CANCELLED":
+                windows.append((e["start_date_time"], e["id"], impact))
+                windows.append((e["end_date_time"], -e["id"], impact))
+    starts = {(s, i): imp for s, i, imp in windows if i > 0}
+    ends = {-i: s for s, i, _ in windows if i < 0}
+    inside = sorted((s, i) for (s, i) in starts if s <= at < ends[i])
+    impacts = {starts[w] for w in inside}
+    later = sorted((s, i) for (s, i) in starts if s > at)
+    order = ("MAINTENANCE", "DOWN", "DEGRADED")
+    return (
+        [i for _, i in inside],
+        next((x for x in order if x in impacts), None),
+        later[0][1] if later else None,
+    )
+
+
+SEED = 7
+
+
+def change_an_event(call: Caller, rng: random.Random, mid: int, action: str) -> None:
+    """Cancel or move one of the maintenance's events (if any is left)."""
+    events = [e for e in events_of(call, mid) if e["status"] != "CANCELLED"]
+    if not events:
+        return
+    event = f"{MAINTENANCES}/{mid}/events/{rng.choice(events)['id']}"
+    if action == "cancel":
+        call("PATCH", event, body={"status": "CANCELLED"})
+        return
+    moved = START + rng.randrange(0, 4 * 3600, 60)
+    length = rng.choice([60, 1800, 7200])
+    call("PATCH", event, body={"start_date_time": moved, "end_date_time": moved + length})
+
+
+def test_random_changes_keep_the_index_exact(call: Caller) -> None:
+    """Creates, tag and impact changes, pauses, moves, cancels and deletes in a seeded
+    random order; after each, the route agrees with the resources at several seconds."""
+    rng = random.Random(SEED)
+    tags, impacts = ("db", "web"), ("UP", "DOWN", "DEGRADED", "MAINTENANCE")
+
+    def monitors() -> list[dict[str, str]]:
+        chosen = rng.sample(tags, rng.randint(1, 2))
+        return [{"monitor_tag": t, "impact": rng.choice(impacts)} for t in chosen]
+
+    made = [
+        create(
+            call,
+            monitors(),
+            start_date_time=START + rng.randrange(0, 7200, 60),
+            duration_seconds=rng.choice([600, 3600, 5400]),
+            rrule="FREQ=HOURLY;COUNT=4",
+        )["id"]
+        for _ in range(4)
+    ]
+    for step in range(12):
+        mid = rng.choice(made)
+        path = f"{MAINTENANCES}/{mid}"
+        action = rng.choice(["monitors", "status", "move", "cancel", "title"])
+        if action == "monitors":
+            call("PATCH", path, body={"monitors": monitors()})
+        elif action == "status":
+            call("PATCH", path, body={"status": rng.choice(["ACTIVE", "INACTIVE"])})
+        elif action == "title":
+            call("PATCH", path, body={"title": f"step {step}"})
+        else:
+            change_an_event(call, rng, mid, action)
+        if step == 8:
+            call("DELETE", f"{MAINTENANCES}/{made.pop()}")
+        for at in (START, START + rng.randrange(0, 5 * 3600)):
+            for tag in tags:
+                body = state(call, tag, at)
+                got = (ids(body), body["impact"], body["next"] and body["next"]["event_id"])
+                assert got == expected_state(call, tag, at), (step, action, tag, at)
