@@ -11,6 +11,7 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl api-keys revoke NAME
     maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
     maintctl recount-feed                                # rebuild the feed's counters
+    maintctl index-monitors                              # backfill the monitor-window index
 """
 
 import argparse
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from maintsvc import apikeys
+from maintsvc import apikeys, monitorwindows
 from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
 from maintsvc.feedcounts import recount_feed
@@ -77,6 +78,13 @@ def _recount(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_monitors(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """File what the monitor-window index lacks: data written before the indexer kept it."""
+    filed = monitorwindows.index_existing(store)
+    print(f"Filed {filed} monitor windows in table {settings.table_name}.")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maintctl",
@@ -103,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
         "recount-feed", help="rebuild the feed's counters from the events (a repair)"
     )
     recount.set_defaults(run=_recount)
+
+    backfill = commands.add_parser(
+        "index-monitors", help="file existing maintenances' windows in the monitor-window index"
+    )
+    backfill.set_defaults(run=_index_monitors)
     return parser
 
 

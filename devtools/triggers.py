@@ -22,6 +22,7 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -193,7 +194,9 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     return copied
 
 
-_consuming = threading.local()
+# A context variable, not a thread-local: a consumer's own worker threads run in a copy of
+# its context (maintsvc.monitorwindows), so their calls are left out too.
+_consuming: ContextVar[bool] = ContextVar("consuming_stream", default=False)
 # Stream consumers that keep read models the API reads (the feed's counters). Tests and
 # benchmarks run them synchronously between requests; the notifier has its own tests.
 READ_MODEL_FUNCTIONS = ("IndexerFunction",)
@@ -205,7 +208,7 @@ def read_model_streams(specs: Sequence[StreamSpec]) -> list[StreamSpec]:
 
 def consuming_stream() -> bool:
     """True inside `deliver_stream_now`: request counters leave the consumers' calls out."""
-    return bool(getattr(_consuming, "active", False))
+    return _consuming.get()
 
 
 def deliver_stream_now(
@@ -231,7 +234,7 @@ def deliver_stream_now(
         ]
         for start in range(0, len(wanted), spec.batch_size):
             batch = wanted[start : start + spec.batch_size]
-            _consuming.active = True
+            token = _consuming.set(True)
             try:
                 invoke(spec.function, {"Records": [record for _, record in batch]})
             except Exception:
@@ -240,7 +243,7 @@ def deliver_stream_now(
                 failed_from = first if failed_from is None else min(failed_from, first)
                 break
             finally:
-                _consuming.active = False
+                _consuming.reset(token)
     return [] if failed_from is None else records[failed_from:]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, LambdaContext, load_function
+from tests.conftest import ROOT, LambdaContext, MotoSandbox, index_stream, load_function
 
 SAMPLES = ROOT / "events"
 
@@ -24,11 +24,13 @@ def test_every_sample_is_covered() -> None:
     assert names == {
         "list-maintenances.json", "create-maintenance.json", "get-maintenance.json",
         "list-events.json", "feed.json", "cancel-event.json", "scheduler-tick.json",
-        "notifier-status-change.json",
+        "notifier-status-change.json", "monitor-maintenance.json",
     }  # fmt: skip
 
 
-def test_api_samples_in_order(write_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_samples_in_order(
+    write_key: str, monkeypatch: pytest.MonkeyPatch, sandbox: MotoSandbox
+) -> None:
     monkeypatch.setattr(time, "time", lambda: 1_767_225_600.0 - 86400)
     maintenances = load_function("maintenances").lambda_handler
     events = load_function("events").lambda_handler
@@ -46,6 +48,11 @@ def test_api_samples_in_order(write_key: str, monkeypatch: pytest.MonkeyPatch) -
         assert response["statusCode"] == 200, (name, response)
     cancelled = json.loads(response["body"])["event"]
     assert cancelled["status"] == "CANCELLED"
+    index_stream(sandbox)  # the stream reaches the indexer, as it would on AWS
+    monitors = load_function("monitors").lambda_handler
+    status = monitors(sample("monitor-maintenance.json", write_key), context)
+    assert status["statusCode"] == 200, status
+    assert json.loads(status["body"])["in_maintenance"] is True
 
 
 def test_scheduler_sample(store: Any) -> None:

@@ -92,13 +92,13 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
     "NotifierFunction": {("dynamodb:BatchGetItem", json.dumps(TABLE_ARN, sort_keys=True))}
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
     # Counter transactions: a Put (the batch marker) and Updates (the counters); the window
-    # index: Updates (buckets, directory), Puts and Deletes (start order), and its reads.
+    # index: Updates (buckets, directory), BatchWriteItem (start order), and its reads.
     "IndexerFunction": {
         (action, json.dumps(TABLE_ARN, sort_keys=True))
         for action in (
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
         )

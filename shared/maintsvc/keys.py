@@ -160,8 +160,8 @@ def idempotency_pk(api_key_digest: str) -> str:
 
 
 # -- monitor windows (docs/data-model.md, "Monitor windows") ---------------------------------
-# A window [start, end) of duration d is filed at level ceil(log2 d) in the level's buckets of
-# 2^level seconds it overlaps (one or two); every timestamp the API accepts is below 2^38, so
+# A window [start, end) of duration d is filed at level ceil(log2 d), in the level's bucket of
+# 2^level seconds that holds its start; every timestamp the API accepts is below 2^38, so
 # levels 0..38 hold any window. Maintenances are listed per tag in DIRECTORY_SHARDS items.
 WINDOW_TOP_LEVEL = 38
 DIRECTORY_SHARDS = 16
@@ -181,16 +181,20 @@ def window_bucket_key(tag: str, level: int, bucket: int) -> dict[str, str]:
     return {"PK": monitor_windows_pk(tag), "SK": f"B#{level:02d}#{pad(bucket)}"}
 
 
-def window_bucket_keys(tag: str, start: int, end: int) -> list[dict[str, str]]:
-    """The one or two buckets a window is filed in (those of its level it overlaps)."""
+def filed_bucket_key(tag: str, start: int, end: int) -> dict[str, str]:
+    """The bucket a window is filed in: its level's bucket holding its start."""
     level = window_level(start, end)
-    first, last = start >> level, max(end - 1, start) >> level
-    return [window_bucket_key(tag, level, b) for b in range(first, last + 1)]
+    return window_bucket_key(tag, level, start >> level)
 
 
 def stabbing_keys(tag: str, at: int) -> list[dict[str, str]]:
-    """The bucket of every level that holds second `at`: every window containing it is in one."""
-    return [window_bucket_key(tag, level, at >> level) for level in range(WINDOW_TOP_LEVEL + 1)]
+    """Every bucket that can hold a window containing second `at`: per level L, the buckets
+    of `at` and the one before (such a window starts less than 2^L seconds before `at`)."""
+    return [
+        window_bucket_key(tag, level, bucket)
+        for level in range(WINDOW_TOP_LEVEL + 1)
+        for bucket in sorted({at >> level, max((at >> level) - 1, 0)})
+    ]
 
 
 def directory_key(tag: str, maintenance_id: int) -> dict[str, str]:

@@ -1,11 +1,11 @@
 """Is a monitor in maintenance at a second? `GET /monitors/{monitor_tag}/maintenance`
-(docs/behaviour.md, docs/data-model.md "Monitor windows").
+(docs/decisions.md "Monitor maintenance status", docs/data-model.md "Monitor windows").
 
 A read model kept from the table's stream by IndexerFunction (next to the
 feed's counters): per monitor tag, every eligible window (an event that is not
 CANCELLED, of an ACTIVE maintenance not being deleted, naming the tag with an
-impact other than UP) is filed in the buckets of its level, in the tag's start
-order, and the maintenance's feed fields sit in the tag's directory. The route
+impact other than UP) is filed in its level's bucket holding its start, in the
+tag's start order, and the maintenance's feed fields sit in the tag's directory. The route
 then needs one BatchGetItem (every bucket that can hold the second, and the
 directory) and one Query (the next window), run at once: 2 round trips however
 many maintenances and events there are.
@@ -14,6 +14,7 @@ The answer is computed from the windows' times and `at`, not from the statuses
 the scheduler has stored: `event_status` is the status-from-time rule's at `at`.
 """
 
+import contextvars
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from maintsvc.errors import ValidationError
 from maintsvc.items import feed_entry, is_live
 from maintsvc.lifecycle import CANCELLED, status_from_time
 from maintsvc.numbers import MONITOR_TAG, timestamp_text
+from maintsvc.observability import logger
 from maintsvc.store import Item, Store, from_item
 
 # The order `impact` is chosen in when windows overlap; UP puts no monitor in maintenance.
@@ -106,22 +108,50 @@ def _read_batch(records: Iterable[Mapping[str, Any]]) -> _Batch:
     return batch
 
 
+WRITE_THREADS = 16
+
+
 class _Writer:
-    """The index writes of one batch, counted."""
+    """The index changes of one batch: the last change of each slot wins (record order), then
+    all are written at once: bucket updates on threads, the start order in batches."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.writes = 0
+        self.buckets: dict[tuple[str, str, str], tuple[str, Item, bool]] = {}
+        self.order: dict[tuple[str, str], tuple[str, Item, bool]] = {}
+
+    def _change(self, tags: Iterable[str], filed: Item, present: bool) -> None:
+        for tag in tags:
+            self.buckets[window_items.bucket_slot(tag, filed)] = (tag, filed, present)
+            self.order[window_items.start_order_slot(tag, filed)] = (tag, filed, present)
 
     def file(self, tags: Iterable[str], filed: Item) -> None:
-        for tag in tags:
-            window_items.file_window(self.store, tag, filed)
-            self.writes += 1
+        self._change(tags, filed, True)
 
     def unfile(self, tags: Iterable[str], filed: Item) -> None:
-        for tag in tags:
-            window_items.unfile_window(self.store, tag, filed)
-            self.writes += 1
+        self._change(tags, filed, False)
+
+    def _bucket(self, change: tuple[str, Item, bool]) -> None:
+        tag, filed, present = change
+        if not present:
+            window_items.unfile_from_bucket(self.store, tag, filed)
+        elif not window_items.file_in_bucket(self.store, tag, filed):
+            # Not retried: the batch would fail for a day and hold the feed's counters back
+            # with it. The log line names what the route cannot see.
+            logger.error("window bucket full", extra={"monitor_tag": tag, **filed})
+
+    def flush(self) -> int:
+        """Write every change; returns how many windows were filed or unfiled."""
+        context = contextvars.copy_context()  # each thread runs in the caller's context
+        with ThreadPoolExecutor(WRITE_THREADS) as pool:
+            list(pool.map(lambda c: context.copy().run(self._bucket, c), self.buckets.values()))
+        changes = list(self.order.values())
+        window_items.write_start_order(
+            self.store,
+            [(tag, filed) for tag, filed, present in changes if present],
+            [(tag, filed) for tag, filed, present in changes if not present],
+        )
+        return len(self.buckets)
 
 
 def _event_changes(writer: _Writer, batch: _Batch, current: Mapping[int, Item]) -> None:
@@ -196,7 +226,23 @@ def index_stream_batch(store: Store, records: Sequence[Mapping[str, Any]]) -> in
     writer = _Writer(store)
     _event_changes(writer, batch, current)
     _meta_changes(writer, batch, current)
-    return writer.writes
+    return writer.flush()
+
+
+def index_existing(store: Store) -> int:
+    """Backfill: file the windows and directory entries of every listed maintenance (data
+    written before the indexer kept this index); returns the windows filed. Idempotent."""
+    filed = 0
+    for maintenance in maintenance_items.list_maintenances(store, None, None):
+        tags = indexed_tags(maintenance)
+        if not tags:
+            continue
+        writer = _Writer(store)
+        for tag, impact in sorted(tags.items()):
+            _set_directory(store, tag, maintenance["id"], directory_entry(maintenance, impact))
+        _file_events_of(writer, maintenance["id"], sorted(tags))
+        filed += writer.flush()
+    return filed
 
 
 # -- answering the route ----------------------------------------------------------------

@@ -8,7 +8,7 @@ Query.
 """
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from maintsvc import keys
@@ -22,28 +22,52 @@ def window(maintenance_id: int, event_id: int, start: int, end: int) -> Item:
     return {"maintenance_id": maintenance_id, "event_id": event_id, "start": start, "end": end}
 
 
-def file_window(store: Store, tag: str, filed: Mapping[str, Any]) -> None:
-    """Pattern 23: one window into its bucket(s) (`SET #e = :w`) and the tag's start order."""
-    start, end, event_id = filed["start"], filed["end"], filed["event_id"]
-    for key in keys.window_bucket_keys(tag, start, end):
+def bucket_slot(tag: str, filed: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Where pattern 23 keeps a window in its bucket: (PK, SK, attribute)."""
+    key = keys.filed_bucket_key(tag, filed["start"], filed["end"])
+    return key["PK"], key["SK"], keys.window_attribute(filed["event_id"])
+
+
+def start_order_slot(tag: str, filed: Mapping[str, Any]) -> tuple[str, str]:
+    """Where pattern 23 keeps a window in the tag's start order: (PK, SK)."""
+    key = keys.next_window_key(tag, filed["start"], filed["event_id"])
+    return key["PK"], key["SK"]
+
+
+def file_in_bucket(store: Store, tag: str, filed: Mapping[str, Any]) -> bool:
+    """Pattern 23: a window into its bucket (`SET #e = :w`); False when the bucket is full
+    (400 KB)."""
+    pk, sk, attribute = bucket_slot(tag, filed)
+    try:
+        store.update({"PK": pk, "SK": sk}, "SET #e = :w", {":w": dict(filed)}, {"#e": attribute})
+    except ItemTooLarge:
+        return False
+    return True
+
+
+def unfile_from_bucket(store: Store, tag: str, filed: Mapping[str, Any]) -> None:
+    """Pattern 23: a window out of its bucket (creates no item when it is not there)."""
+    pk, sk, attribute = bucket_slot(tag, filed)
+    with contextlib.suppress(ConditionFailed):  # not filed there: nothing to remove
         store.update(
-            key, "SET #e = :w", {":w": dict(filed)}, {"#e": keys.window_attribute(event_id)}
+            {"PK": pk, "SK": sk},
+            "REMOVE #e",
+            names={"#e": attribute},
+            condition="attribute_exists(#e)",
         )
-    store.put({**keys.next_window_key(tag, start, event_id), **filed})
 
 
-def unfile_window(store: Store, tag: str, filed: Mapping[str, Any]) -> None:
-    """Pattern 23: a window out of its bucket(s) and the start order (no item is created)."""
-    start, end, event_id = filed["start"], filed["end"], filed["event_id"]
-    for key in keys.window_bucket_keys(tag, start, end):
-        with contextlib.suppress(ConditionFailed):  # not filed there: nothing to remove
-            store.update(
-                key,
-                "REMOVE #e",
-                names={"#e": keys.window_attribute(event_id)},
-                condition="attribute_exists(#e)",
-            )
-    store.delete(keys.next_window_key(tag, start, event_id))
+def write_start_order(
+    store: Store,
+    filed: Iterable[tuple[str, Mapping[str, Any]]],
+    unfiled: Iterable[tuple[str, Mapping[str, Any]]],
+) -> None:
+    """Pattern 23: (tag, window) pairs into and out of their tags' start order, 25 a
+    BatchWriteItem (no key twice: the caller keeps the last change of each)."""
+    store.batch_write(
+        puts=[{**keys.next_window_key(t, w["start"], w["event_id"]), **w} for t, w in filed],
+        deletes=[keys.next_window_key(t, w["start"], w["event_id"]) for t, w in unfiled],
+    )
 
 
 def windows_of_maintenance(store: Store, tag: str, maintenance_id: int) -> list[Item]:
