@@ -119,13 +119,16 @@ def test_each_function_is_granted_exactly_what_it_uses(
         body=valid_body(start_date_time=NOW - 60, rrule="FREQ=DAILY", duration_seconds=3600),
     ).json["maintenance"]
     path = f"/api/v4/maintenances/{hourly['id']}"
+    feed = "/api/v4/maintenances/events"  # reading it runs the indexer over what came before
     for method, target, body, query in [
+        ("GET", feed, None, None),  # windows filed
         ("GET", path, None, None),
         ("GET", "/api/v4/maintenances", None, None),
         ("GET", "/api/v4/maintenances", None, {"page": "1"}),
         ("PATCH", path, {"title": "renamed"}, None),
         ("PATCH", path, {"duration_seconds": 900}, None),
         ("PATCH", path, {"status": "INACTIVE"}, None),
+        ("GET", feed, None, None),  # a paused maintenance's windows are unfiled
         ("PATCH", path, {"status": "ACTIVE"}, None),
         ("GET", f"{path}/events", None, None),
         ("GET", "/api/v4/maintenances/events", None, None),

@@ -77,7 +77,12 @@ def schedule_change_and_pause_cost(
         ).json
         return body
 
-    assert feed_from(0)["total"] == history + 30  # the history is still there, untouched
+    for event_id in (1_000_000, 1_000_000 + history - 1):  # the history is there, untouched
+        event = call("GET", f"{path}/events/{event_id}").json["event"]
+        assert (event["status"], event["end_date_time"] - event["start_date_time"]) == (
+            "COMPLETED",
+            600,
+        )
     future = feed_from(NOW)
     assert future["total"] == 30  # regenerated at the new duration
     assert all(
