@@ -499,6 +499,10 @@ SINGLE_METRIC_ALARMS: dict[str, tuple[Any, ...]] = {
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("IndexerFailureQueue"),
         "Maximum", 300, "GreaterThanThreshold", 0, 1, None,
     ),
+    "WindowBucketFullAlarm": (
+        "MaintenanceWindows", "WindowBucketsFull", SERVICE, "Sum", 300,
+        "GreaterThanOrEqualToThreshold", 1, 1, None,
+    ),
     "MaintenancesFunctionErrorsAlarm": (
         "AWS/Lambda", "Errors", _function("MaintenancesFunction"), "Sum", 300,
         "GreaterThanOrEqualToThreshold", 5, 1, None,
@@ -545,6 +549,22 @@ def test_alarm(logical_id: str) -> None:
     assert properties["Threshold"] == threshold
     assert properties["EvaluationPeriods"] == evaluation
     assert properties.get("DatapointsToAlarm") == datapoints
+
+
+def test_a_full_window_bucket_is_counted_from_the_indexers_log_line() -> None:
+    from maintsvc.monitorwindows import WINDOW_BUCKET_FULL
+
+    properties = RESOURCES["WindowBucketFullMetricFilter"]["Properties"]
+    assert properties["LogGroupName"] == {"Ref": "IndexerLogGroup"}
+    assert properties["FilterPattern"] == f'{{ $.message = "{WINDOW_BUCKET_FULL}" }}'
+    (transformation,) = properties["MetricTransformations"]
+    assert (transformation["MetricNamespace"], transformation["MetricName"]) == (
+        "MaintenanceWindows",
+        "WindowBucketsFull",
+    )
+    # The alarm's dimension is the service field every log line carries.
+    assert transformation["Dimensions"] == [{"Key": "service", "Value": "$.service"}]
+    assert SERVICE == [{"Name": "service", "Value": "maintenance-windows"}]
 
 
 def test_every_function_has_an_errors_alarm() -> None:

@@ -109,6 +109,8 @@ def _read_batch(records: Iterable[Mapping[str, Any]]) -> _Batch:
 
 
 WRITE_THREADS = 16
+# The log message template.yaml's WindowBucketFullMetricFilter counts (WindowBucketFullAlarm).
+WINDOW_BUCKET_FULL = "window bucket full"
 
 
 class _Writer:
@@ -138,7 +140,7 @@ class _Writer:
         elif not window_items.file_in_bucket(self.store, tag, filed):
             # Not retried: the batch would fail for a day and hold the feed's counters back
             # with it. The log line names what the route cannot see.
-            logger.error("window bucket full", extra={"monitor_tag": tag, **filed})
+            logger.error(WINDOW_BUCKET_FULL, extra={"monitor_tag": tag, **filed})
 
     def flush(self) -> int:
         """Write every change; returns how many windows were filed or unfiled."""
