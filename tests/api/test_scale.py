@@ -44,8 +44,15 @@ def test_the_events_total_follows_deletes_and_schedule_changes(call: Caller, clo
 
 
 def add_history(store: Any, maintenance_id: int, events: int, first_id: int) -> None:
-    """`events` COMPLETED daily windows before NOW, with their markers, written directly."""
+    """`events` COMPLETED daily windows before NOW, with their markers: history that was
+    there before the test, put into moto as a restore (no stream records to index)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    from devtools.localaws import load_items
+    from devtools.template import ACCOUNT_ID
     from maintsvc.items import event_item, marker_item
+    from maintsvc.store import to_item
+    from tests.conftest import REGION, TABLE
 
     items = []
     for n in range(events):
@@ -55,7 +62,8 @@ def add_history(store: Any, maintenance_id: int, events: int, first_id: int) -> 
             maintenance_id, event_id, start, start, start + 600, "COMPLETED", 1, "x", 300
         )
         items += [event, marker_item(maintenance_id, start, event_id, 1)]
-    store.batch_write(puts=items)
+    table = dynamodb_backends[ACCOUNT_ID][REGION].get_table(TABLE)
+    assert load_items(table, [to_item(item) for item in items]) == 2 * events
 
 
 def schedule_change_and_pause_cost(
