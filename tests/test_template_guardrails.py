@@ -33,76 +33,69 @@ BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 
 # What each function may do to the table (what its code uses): nothing wider.
 TABLE_AND_INDEXES = (TABLE_ARN, TABLE_INDEXES)
-DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "MaintenancesFunction": {
-        (action, json.dumps(resource, sort_keys=True))
-        for action in (
-            "dynamodb:GetItem",
-            "dynamodb:Query",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:BatchWriteItem",
-            "dynamodb:ConditionCheckItem",
-        )
-        for resource in TABLE_AND_INDEXES
-    },
-    "EventsFunction": {
-        (action, json.dumps(resource, sort_keys=True))
-        for action in (
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:Query",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:ConditionCheckItem",
-        )
-        for resource in TABLE_AND_INDEXES
+
+
+def _grants(actions: tuple[str, ...], *resources: Any) -> set[tuple[str, str]]:
+    """(action, resource as JSON) for each DynamoDB action on each resource."""
+    return {
+        (f"dynamodb:{action}", json.dumps(resource, sort_keys=True))
+        for action in actions
+        for resource in resources
     }
+
+
+DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "MaintenancesFunction": _grants(
+        (
+            "GetItem",
+            "Query",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "ConditionCheckItem",
+        ),
+        *TABLE_AND_INDEXES,
+    ),
+    "EventsFunction": _grants(
+        (
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "UpdateItem",
+            "DeleteItem",
+            "ConditionCheckItem",
+        ),
+        *TABLE_AND_INDEXES,
+    )
     # Idempotency-Key records, and only those (test_events_function_puts_only_...).
-    | {("dynamodb:PutItem", json.dumps(TABLE_ARN, sort_keys=True))},
-    "SchedulerFunction": {
-        (action, json.dumps(resource, sort_keys=True))
-        for action in (
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:Query",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:BatchWriteItem",
+    | _grants(("PutItem",), TABLE_ARN),
+    "SchedulerFunction": _grants(
+        (
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
             # The ConditionCheck of a move into READY/ONGOING (TransactWriteItems).
-            "dynamodb:ConditionCheckItem",
-        )
-        for resource in TABLE_AND_INDEXES
-    },
+            "ConditionCheckItem",
+        ),
+        *TABLE_AND_INDEXES,
+    ),
     # Read-only: the API key, the window index, a maintenance the index's directory lacks.
-    "MonitorsFunction": {
-        (action, json.dumps(TABLE_ARN, sort_keys=True))
-        for action in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
-    },
-    "TransitionWorkerFunction": {
-        (action, json.dumps(TABLE_ARN, sort_keys=True))
-        for action in (
-            "dynamodb:BatchGetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:ConditionCheckItem",
-        )
-    },
-    "NotifierFunction": {("dynamodb:BatchGetItem", json.dumps(TABLE_ARN, sort_keys=True))}
+    "MonitorsFunction": _grants(("GetItem", "BatchGetItem", "Query"), TABLE_ARN),
+    "TransitionWorkerFunction": _grants(
+        ("BatchGetItem", "UpdateItem", "ConditionCheckItem"), TABLE_ARN
+    ),
+    "NotifierFunction": _grants(("BatchGetItem",), TABLE_ARN)
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
     # Counter transactions: a Put (the batch marker) and Updates (the counters); the window
     # index: Updates (buckets, directory), BatchWriteItem (start order), and its reads.
-    "IndexerFunction": {
-        (action, json.dumps(TABLE_ARN, sort_keys=True))
-        for action in (
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:BatchWriteItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:Query",
-        )
-    }
+    "IndexerFunction": _grants(
+        ("PutItem", "UpdateItem", "BatchWriteItem", "BatchGetItem", "Query"), TABLE_ARN
+    )
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
 }
 
