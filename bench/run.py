@@ -66,7 +66,8 @@ class CallCounter:
 @contextmanager
 def moto_table() -> Iterator[CallCounter]:
     """A fresh moto table (devtools.localaws.MotoSandbox); DynamoDB requests are counted."""
-    from maintsvc import apikeys, store
+    from maintsvc.edge import apikeys
+    from maintsvc.storage import store
 
     with SANDBOX.active():
         store.reset_clients()
@@ -80,8 +81,8 @@ def moto_table() -> Iterator[CallCounter]:
 
 def round_trips() -> list[tuple[str, int, str]]:
     """(operation, DynamoDB requests, detail) for each API operation on a warm function."""
-    from maintsvc.apikeys import create_api_key
-    from maintsvc.store import Store
+    from maintsvc.edge.apikeys import create_api_key
+    from maintsvc.storage.store import Store
 
     time.time = lambda: float(NOW)
     rows: list[tuple[str, int, str]] = []
@@ -153,10 +154,10 @@ def round_trips() -> list[tuple[str, int, str]]:
 
 def page_reads(scales: list[int]) -> list[tuple[str, int, int, int, float]]:
     """(page, scale, matching events, items read, ratio to 1x) for the two paged reads."""
-    from maintsvc.events import list_events
-    from maintsvc.feed import list_feed
-    from maintsvc.feedcounts import count_stream_batch
-    from maintsvc.store import Store, _client
+    from maintsvc.derived.feed import list_feed
+    from maintsvc.derived.feed_counters import count_stream_batch
+    from maintsvc.resources.events import list_events
+    from maintsvc.storage.store import Store, _client
 
     rows: list[tuple[str, int, int, int, float]] = []
     base: dict[str, int] = {}
@@ -217,8 +218,8 @@ def import_times(repeats: int) -> list[tuple[str, float, float]]:
 def tick_throughput(sizes: list[int]) -> list[tuple[int, float, float, float]]:
     """(due events, tick seconds, bare UpdateItem seconds, ratio) against moto."""
     from maintsvc.config import load_settings
-    from maintsvc.scheduler import run_tick
-    from maintsvc.store import Store
+    from maintsvc.lifecycle.scheduler import run_tick
+    from maintsvc.storage.store import Store
 
     rows = []
     for size in sizes:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from bench import offline_environment
 
 if TYPE_CHECKING:
-    from maintsvc.store import Store
+    from maintsvc.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "maintenance-windows-bench-scheduler"
@@ -76,7 +76,7 @@ def moto_stack() -> Iterator["Store"]:
     from moto import mock_aws
 
     from devtools import motofix
-    from maintsvc import store
+    from maintsvc.storage import store
 
     motofix.install()
     with mock_aws():
@@ -103,8 +103,8 @@ def seed_due_events(
     The id sequence is moved past the seeded ids, so maintenances created
     afterwards do not collide with them.
     """
-    from maintsvc import keys
-    from maintsvc.items import event_item, maintenance_index_attributes
+    from maintsvc.storage import keys
+    from maintsvc.storage.items import event_item, maintenance_index_attributes
 
     items: list[dict[str, Any]] = []
     event_id = (first_maintenance - 1) * per_maintenance
@@ -271,10 +271,10 @@ def tick_throughput(size: int, delay: float, workers: int, replay: bool = False)
 
     `replay`: the timed tick runs against recorded answers (see Recording), not moto.
     """
-    from maintsvc import store as store_module
     from maintsvc.config import load_settings
-    from maintsvc.lifecycle import READY
-    from maintsvc.scheduler import run_tick
+    from maintsvc.lifecycle.scheduler import run_tick
+    from maintsvc.lifecycle.statuses import READY
+    from maintsvc.storage import store as store_module
 
     settings = load_settings()
     per_maintenance = 10
@@ -317,9 +317,9 @@ def transition_lag(count: int, spread: int = 60) -> LagRun:
     import boto3
 
     from maintsvc.config import load_settings
-    from maintsvc.dispatch import apply_messages
-    from maintsvc.lifecycle import READY
-    from maintsvc.scheduler import run_tick
+    from maintsvc.lifecycle.scheduler import run_tick
+    from maintsvc.lifecycle.statuses import READY
+    from maintsvc.lifecycle.transition_queue import apply_messages
 
     settings = load_settings()
     with moto_stack() as store, Latency(0.0).installed():
@@ -353,7 +353,7 @@ def _written_ongoing(store: "Store", count: int) -> dict[int, float]:
 
     Seeded with one event per maintenance, event n belongs to maintenance n.
     """
-    from maintsvc import keys
+    from maintsvc.storage import keys
 
     found = store.batch_get([keys.event_key(n, n) for n in range(1, count + 1)])
     return {
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lag-events", type=int, default=None)
     args = parser.parse_args(argv)
     _environment()
-    from maintsvc.scheduler import WORKERS
+    from maintsvc.lifecycle.scheduler import WORKERS
 
     sizes = args.sizes or ([500] if args.quick else [2000, 10000])
     ms = f"+{LATENCY * 1000:g} ms/call"

@@ -53,8 +53,8 @@ from devtools.template import (
     load_template,
 )
 from devtools.triggers import EventSourceMapping, QueuePoller, StreamReader, Subscriber, Ticker
-from maintsvc import apikeys
-from maintsvc.store import Store, reset_clients
+from maintsvc.edge import apikeys
+from maintsvc.storage.store import Store, reset_clients
 
 DEV_KEY_NAME = "dev"
 # HTTP APIs refuse larger request bodies with 413.

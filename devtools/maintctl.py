@@ -21,12 +21,13 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from maintsvc import apikeys, monitorwindows
 from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
-from maintsvc.feedcounts import recount_feed
-from maintsvc.scheduler import run_tick
-from maintsvc.store import Store
+from maintsvc.derived import monitor_windows
+from maintsvc.derived.feed_counters import recount_feed
+from maintsvc.edge import apikeys
+from maintsvc.lifecycle.scheduler import run_tick
+from maintsvc.storage.store import Store
 
 
 def _create(store: Store, settings: Settings, args: argparse.Namespace) -> int:
@@ -80,7 +81,7 @@ def _recount(store: Store, settings: Settings, args: argparse.Namespace) -> int:
 
 def _index_monitors(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     """File what the monitor-window index lacks: data written before the indexer kept it."""
-    filed = monitorwindows.index_existing(store)
+    filed = monitor_windows.index_existing(store)
     print(f"Filed {filed} monitor windows in table {settings.table_name}.")
     return 0
 

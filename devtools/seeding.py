@@ -8,8 +8,8 @@ items directly (BatchWriteItem) keeps those runs about the tick alone.
 
 from typing import Any
 
-from maintsvc.items import event_item, maintenance_index_attributes
-from maintsvc.store import Store
+from maintsvc.storage.items import event_item, maintenance_index_attributes
+from maintsvc.storage.store import Store
 
 # Events of one seeded maintenance start this far apart and last a minute.
 EVENT_SPACING_SECONDS = 300

@@ -195,7 +195,7 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
 
 
 # A context variable, not a thread-local: a consumer's own worker threads run in a copy of
-# its context (maintsvc.monitorwindows), so their calls are left out too.
+# its context (maintsvc.derived.monitor_windows), so their calls are left out too.
 _consuming: ContextVar[bool] = ContextVar("consuming_stream", default=False)
 # Stream consumers that keep read models the API reads (the feed's counters). Tests and
 # benchmarks run them synchronously between requests; the notifier has its own tests.

@@ -81,7 +81,8 @@ def sandbox() -> MotoSandbox:
 
 @pytest.fixture
 def aws(sandbox: MotoSandbox) -> Iterator[None]:
-    from maintsvc import apikeys, store
+    from maintsvc.edge import apikeys
+    from maintsvc.storage import store
 
     with sandbox.active():
         store.reset_clients()
@@ -124,7 +125,7 @@ def atomic_calls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def store(aws: None) -> Any:
-    from maintsvc.store import Store
+    from maintsvc.storage.store import Store
 
     return Store(TABLE)
 
@@ -132,7 +133,7 @@ def store(aws: None) -> Any:
 @pytest.fixture
 def items_read(store: Any) -> Iterator[ItemsRead]:
     """Items read by every DynamoDB request the handlers send (they share the store's client)."""
-    from maintsvc.store import _client
+    from maintsvc.storage.store import _client
 
     recorder = ItemsRead()
     client = _client("dynamodb")
@@ -235,14 +236,14 @@ Caller = Callable[..., Response]
 
 @pytest.fixture
 def write_key(store: Any) -> str:
-    from maintsvc.apikeys import create_api_key
+    from maintsvc.edge.apikeys import create_api_key
 
     return create_api_key(store, "writer")
 
 
 @pytest.fixture
 def read_key(store: Any) -> str:
-    from maintsvc.apikeys import create_api_key
+    from maintsvc.edge.apikeys import create_api_key
 
     return create_api_key(store, "reader", read_only=True)
 
@@ -291,7 +292,7 @@ def trips(call: Caller) -> Any:
     from contextlib import contextmanager
 
     from devtools.triggers import consuming_stream
-    from maintsvc.store import dynamodb_client
+    from maintsvc.storage.store import dynamodb_client
 
     call("GET", "/api/v4/maintenances")
 

@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from devtools.localaws import MotoSandbox
-from maintsvc import apikeys
-from maintsvc.store import Store
+from maintsvc.edge import apikeys
+from maintsvc.storage.store import Store
 from tests.conftest import TABLE
 
 LEFT_BEHIND: dict[str, Any] = {}

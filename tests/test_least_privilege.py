@@ -172,7 +172,7 @@ def test_each_function_is_granted_exactly_what_it_uses(
 
     fourth = NOW + 600 + 3 * 3600  # the first three were moved, cancelled, deleted
     # The transition worker applies the fourth's READY on the second, from its queue message.
-    from maintsvc.dispatch import DueChange
+    from maintsvc.lifecycle.transition_queue import DueChange
 
     fourth_event = call("GET", f"{path}/events", query={"limit": "2"}).json["events"][1]
     assert fourth_event["start_date_time"] == fourth

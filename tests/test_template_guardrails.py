@@ -545,7 +545,7 @@ def test_alarm(logical_id: str) -> None:
 
 
 def test_a_full_window_bucket_is_counted_from_the_indexers_log_line() -> None:
-    from maintsvc.monitorwindows import WINDOW_BUCKET_FULL
+    from maintsvc.derived.monitor_windows import WINDOW_BUCKET_FULL
 
     properties = RESOURCES["WindowBucketFullMetricFilter"]["Properties"]
     assert properties["LogGroupName"] == {"Ref": "IndexerLogGroup"}

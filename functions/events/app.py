@@ -4,11 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from maintsvc import events, feed
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
-from maintsvc.errors import maintenance_not_found
-from maintsvc.http import (
+from maintsvc.derived import feed
+from maintsvc.edge.http import (
     build_handler,
     if_match,
     json_body,
@@ -19,9 +18,11 @@ from maintsvc.http import (
     respond_tagged,
     respond_unless_cached,
 )
-from maintsvc.items import with_event_url, with_feed_url
+from maintsvc.errors import maintenance_not_found
 from maintsvc.observability import logger
-from maintsvc.store import Store
+from maintsvc.resources import events
+from maintsvc.storage.items import with_event_url, with_feed_url
+from maintsvc.storage.store import Store
 
 app = APIGatewayHttpResolver()
 EVENT_PATH = "/api/v4/maintenances/<maintenance_id>/events/<event_id>"

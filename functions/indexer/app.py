@@ -1,5 +1,5 @@
 """Lambda on the table's stream: keeps the derived read models, the feed's counters
-(maintsvc.feedcounts) and the monitor-window index (maintsvc.monitorwindows).
+(maintsvc.derived.feed_counters) and the monitor-window index (maintsvc.derived.monitor_windows).
 
 A failed batch raises: Lambda retries it (bisecting on repeated failure); the
 counters apply a batch at most once, and the window index's writes are
@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
-from maintsvc.feedcounts import count_stream_batch
-from maintsvc.monitorwindows import index_stream_batch
+from maintsvc.derived.feed_counters import count_stream_batch
+from maintsvc.derived.monitor_windows import index_stream_batch
 from maintsvc.observability import logger
-from maintsvc.store import Store
+from maintsvc.storage.store import Store
 
 
 @logger.inject_lambda_context

@@ -4,11 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from maintsvc import maintenances
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
-from maintsvc.errors import maintenance_not_found
-from maintsvc.http import (
+from maintsvc.edge.http import (
     bounded_listing,
     build_handler,
     if_match,
@@ -19,9 +17,11 @@ from maintsvc.http import (
     respond_tagged,
     respond_unless_cached,
 )
-from maintsvc.items import with_maintenance_url
+from maintsvc.errors import maintenance_not_found
 from maintsvc.observability import logger
-from maintsvc.store import Store
+from maintsvc.resources import maintenances
+from maintsvc.storage.items import with_maintenance_url
+from maintsvc.storage.store import Store
 
 app = APIGatewayHttpResolver()
 # A DELETE purges items until this much of the Lambda timeout is left; the scheduler

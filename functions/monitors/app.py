@@ -4,13 +4,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from maintsvc import monitorwindows
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
-from maintsvc.http import build_handler, respond
-from maintsvc.items import with_feed_url
+from maintsvc.derived import monitor_windows
+from maintsvc.edge.http import build_handler, respond
 from maintsvc.observability import logger
-from maintsvc.store import Store
+from maintsvc.storage.items import with_feed_url
+from maintsvc.storage.store import Store
 
 app = APIGatewayHttpResolver()
 
@@ -19,8 +19,8 @@ app = APIGatewayHttpResolver()
 def monitor_maintenance(monitor_tag: str) -> Response[Any]:
     settings = load_settings()
     query = app.current_event.query_string_parameters
-    tag, at = monitorwindows.parse_request(monitor_tag, query, now_seconds())
-    status = monitorwindows.monitor_status(
+    tag, at = monitor_windows.parse_request(monitor_tag, query, now_seconds())
+    status = monitor_windows.monitor_status(
         Store(settings.table_name), tag, at, settings.ready_window_seconds
     )
     site = settings.public_site_url

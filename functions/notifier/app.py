@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maintsvc.config import load_settings
-from maintsvc.notify import publish_changes
+from maintsvc.derived.notifications import publish_changes
 from maintsvc.observability import logger
-from maintsvc.store import Store
+from maintsvc.storage.store import Store
 
 
 @logger.inject_lambda_context

@@ -6,10 +6,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
-from maintsvc.dispatch import queue_url_from_env
+from maintsvc.lifecycle.scheduler import run_tick
+from maintsvc.lifecycle.transition_queue import queue_url_from_env
 from maintsvc.observability import logger, metrics
-from maintsvc.scheduler import run_tick
-from maintsvc.store import Store
+from maintsvc.storage.store import Store
 
 # Stop taking new pages with this much of the Lambda timeout left.
 SAFETY_MILLIS = 10_000

@@ -1,7 +1,7 @@
 """Lambda on the transition queue: applies status changes at their due second.
 
 The scheduler tick enqueues each change due within the next minute with a
-delay that makes it visible at its due time (maintsvc.dispatch). This
+delay that makes it visible at its due time (maintsvc.lifecycle.transition_queue). This
 function applies a batch of them with the tick's own conditional writes;
 stale and duplicate messages are dropped, failures are reported per message
 so SQS redelivers only those.
@@ -12,9 +12,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maintsvc.config import load_settings
-from maintsvc.dispatch import apply_messages
+from maintsvc.lifecycle.transition_queue import apply_messages
 from maintsvc.observability import logger, metrics
-from maintsvc.store import Store
+from maintsvc.storage.store import Store
 
 
 @metrics.log_metrics

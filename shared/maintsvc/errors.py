@@ -1,7 +1,7 @@
 """Errors the HTTP edge turns into the error envelope.
 
 Domain code raises these and knows nothing of HTTP beyond the status each
-one maps to; `maintsvc.http` is the single place that renders them.
+one maps to; `maintsvc.edge.http` is the single place that renders them.
 """
 
 

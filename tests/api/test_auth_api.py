@@ -49,7 +49,7 @@ def test_unknown_key_is_401(call: Caller, key: str) -> None:
 
 
 def test_revoked_key_is_401(call: Caller, store: Any, write_key: str) -> None:
-    from maintsvc import apikeys
+    from maintsvc.edge import apikeys
 
     apikeys.revoke_api_key(store, "writer")
     apikeys.clear_cache()  # a warm function may cache for API_KEY_CACHE_SECONDS
@@ -61,7 +61,7 @@ def test_revoked_key_is_401(call: Caller, store: Any, write_key: str) -> None:
 def test_cached_key_expires_after_ttl(
     call: Caller, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maintsvc import apikeys
+    from maintsvc.edge import apikeys
 
     assert call("GET", "/api/v4/maintenances").status == 200
     apikeys.revoke_api_key(store, "writer")
@@ -128,7 +128,7 @@ def test_body_over_one_mebibyte_is_refused(call: Caller) -> None:
 
 
 def test_unexpected_error_is_a_bare_500(call: Caller, monkeypatch: pytest.MonkeyPatch) -> None:
-    from maintsvc import maintenances
+    from maintsvc.resources import maintenances
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals")

@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from maintsvc import keys
-from maintsvc.apikeys import create_api_key
-from maintsvc.store import Store, TransactionCancelled
+from maintsvc.edge.apikeys import create_api_key
+from maintsvc.storage import keys
+from maintsvc.storage.store import Store, TransactionCancelled
 from tests.conftest import NOW, TABLE, Caller, valid_body
 
 MAINTENANCES = "/api/v4/maintenances"
@@ -165,7 +165,7 @@ def test_the_same_key_with_a_different_request_is_422(call: Caller, clock: Any) 
 def test_a_duplicate_while_the_first_still_runs_is_409(
     call: Caller, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maintsvc import maintenances
+    from maintsvc.resources import maintenances
 
     key = {"Idempotency-Key": "slow-create"}
     real_create = maintenances.create_maintenance
@@ -199,7 +199,7 @@ class FunctionDied(BaseException):
 def test_a_request_whose_function_died_runs_again_once_its_time_is_up(
     call: Caller, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maintsvc import maintenances
+    from maintsvc.resources import maintenances
 
     key = {"Idempotency-Key": "dies"}
 
@@ -429,7 +429,7 @@ def test_if_match_is_checked_with_the_write_not_before_it(
     call: Caller, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A change landing between the PATCH's read (which matched) and its write is a 412."""
-    from maintsvc import events, maintenances
+    from maintsvc.resources import events, maintenances
 
     m = create(call, start_date_time=NOW + 3600, rrule="FREQ=DAILY;COUNT=2")
     path = maintenance_path(m["id"])

@@ -235,7 +235,7 @@ def test_complete_just_after_start_keeps_a_minute(call: Caller, clock: Any) -> N
 
 def test_deleted_event_is_never_generated_again(call: Caller, clock: Any, store: Any) -> None:
     from maintsvc.config import load_settings
-    from maintsvc.scheduler import run_tick
+    from maintsvc.lifecycle.scheduler import run_tick
 
     m = create(call, start_date_time=NOW + 600, rrule="FREQ=DAILY", duration_seconds=600)
     event = all_events(call, m["id"])[0]
@@ -281,7 +281,7 @@ def test_unchanged_values_do_not_regenerate(call: Caller, clock: Any) -> None:
 
 def test_pause_and_resume(call: Caller, clock: Any, store: Any) -> None:
     from maintsvc.config import load_settings
-    from maintsvc.scheduler import run_tick
+    from maintsvc.lifecycle.scheduler import run_tick
 
     m = create(call, start_date_time=NOW - 600, rrule="FREQ=DAILY", duration_seconds=3600)
     path = f"/api/v4/maintenances/{m['id']}"

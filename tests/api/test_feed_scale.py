@@ -168,7 +168,7 @@ def test_a_feed_page_reads_the_same_with_a_hundred_times_the_matches(
 def test_a_retried_stream_batch_is_counted_once(
     call: Caller, clock: Callable[[int], None], store: Any, sandbox: Any
 ) -> None:
-    from maintsvc.feedcounts import count_stream_batch
+    from maintsvc.derived.feed_counters import count_stream_batch
 
     create(call, start_date_time=NOW + 60, rrule="FREQ=MINUTELY;COUNT=200", duration_seconds=30)
     assert feed(call)["total"] == 200
@@ -198,9 +198,9 @@ def test_a_batch_that_failed_part_way_is_counted_once_when_retried(
 ) -> None:
     """200 events touch more counters than one transaction holds; the second transaction
     fails once, Lambda retries the batch, and the chunk already written is not re-added."""
-    from maintsvc import feedcounts
+    from maintsvc.derived import feed_counters
 
-    real = feedcounts._transact_once
+    real = feed_counters._transact_once
     calls = []
 
     def fail_second(store: Any, actions: Any) -> int:
@@ -209,7 +209,7 @@ def test_a_batch_that_failed_part_way_is_counted_once_when_retried(
             raise RuntimeError("throttled")
         return real(store, actions)
 
-    monkeypatch.setattr(feedcounts, "_transact_once", fail_second)
+    monkeypatch.setattr(feed_counters, "_transact_once", fail_second)
     create(call, start_date_time=NOW + 60, rrule="FREQ=MINUTELY;COUNT=200", duration_seconds=30)
     feed(call)  # the batch failed on its way to this request: the request read what was there
     assert feed(call)["total"] == 200  # delivered again before this one
@@ -224,8 +224,8 @@ def test_maintctl_recount_feed_repairs_counters_that_missed_records(
     call: Caller, clock: Callable[[int], None], store: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from devtools import maintctl
-    from maintsvc import keys
-    from maintsvc.access import feed_items
+    from maintsvc.storage import keys
+    from maintsvc.storage.access import feed_items
 
     create(call, start_date_time=NOW - 1800, rrule="FREQ=HOURLY;COUNT=30", duration_seconds=900)
     doomed = create(call, start_date_time=NOW + 60, rrule="FREQ=DAILY", duration_seconds=60)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from maintsvc import events as events_module
 from maintsvc.config import load_settings
-from maintsvc.scheduler import run_tick
-from maintsvc.store import Store
+from maintsvc.lifecycle.scheduler import run_tick
+from maintsvc.resources import events as events_module
+from maintsvc.storage.store import Store
 from tests.api.test_events_api import create, events_of
 from tests.conftest import NOW, Caller, valid_body
 
@@ -208,8 +208,8 @@ def test_the_feed_of_the_largest_maintenance_fits_a_lambda_response(
 
 def unpaged_listing_too_large(call: Caller, store: Store, copies: int, limit: int) -> None:
     """`copies` of the largest maintenance: unpaged is a 400, paged and gzip fit."""
-    from maintsvc import keys
-    from maintsvc.items import maintenance_index_attributes
+    from maintsvc.storage import keys
+    from maintsvc.storage.items import maintenance_index_attributes
 
     assert call("POST", "/api/v4/maintenances", body=largest_maintenance()).status == 201
     stored = store.get(keys.maintenance_key(1))
@@ -253,7 +253,7 @@ def test_an_unpaged_listing_over_the_limit_is_a_400_at_a_tenth_of_the_size(
     without_window_index: None,
 ) -> None:
     """The same rule, quick: moto takes ~30 s to serialise the full-size listing."""
-    from maintsvc import http
+    from maintsvc.edge import http
 
     monkeypatch.setattr(http, "MAX_PAYLOAD_BYTES", http.MAX_PAYLOAD_BYTES // 10)
     monkeypatch.setattr(http, "PLAIN_BODY_LIMIT", http.PLAIN_BODY_LIMIT // 10)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from maintsvc import keys
+from maintsvc.storage import keys
 from tests.conftest import NOW, Caller, valid_body
 
 MAINTENANCES = "/api/v4/maintenances"
@@ -303,7 +303,7 @@ def test_a_maintenance_missing_from_the_directory_is_read_in_one_more_round_trip
 
 
 def test_a_full_directory_shard_gets_a_stub(call: Caller, monkeypatch: pytest.MonkeyPatch) -> None:
-    from maintsvc.access import window_items
+    from maintsvc.storage.access import window_items
 
     real = window_items.set_directory_entry
 
@@ -321,7 +321,7 @@ def test_a_full_directory_shard_gets_a_stub(call: Caller, monkeypatch: pytest.Mo
 def test_a_retried_stream_batch_changes_nothing(call: Caller, store: Any) -> None:
     """Lambda retries a batch after a failure: applying the same records again, after all
     that followed, leaves the index as it was."""
-    from maintsvc.monitorwindows import index_stream_batch
+    from maintsvc.derived.monitor_windows import index_stream_batch
     from tests.test_least_privilege import all_stream_records
 
     m = create(call, [{"monitor_tag": "db"}], rrule="FREQ=DAILY;COUNT=3")

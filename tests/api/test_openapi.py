@@ -862,7 +862,7 @@ def _conflicts(
     api: Conformance, monkeypatch: pytest.MonkeyPatch, concrete: Callable[[str], str]
 ) -> None:
     """409: every conditional write loses its race (the server retries, then gives up)."""
-    from maintsvc.store import ConditionFailed, Store, TransactionCancelled
+    from maintsvc.storage.store import ConditionFailed, Store, TransactionCancelled
 
     def losing_update(self: Store, *args: Any, condition: str | None = None, **kw: Any) -> Any:
         if condition:
@@ -882,7 +882,7 @@ def _conflicts(
         api("DELETE", concrete(MAINTENANCE), 404)  # a lost delete reads as already gone
 
     # 409 IDEMPOTENCY_IN_PROGRESS: the same key arrives while the first request runs.
-    from maintsvc import maintenances
+    from maintsvc.resources import maintenances
 
     real_create = maintenances.create_maintenance
     racing = {"Idempotency-Key": "racing"}
@@ -903,7 +903,7 @@ def _server_errors(
     bodies: dict[str, Any],
 ) -> None:
     """500 from every operation: the key is cached, then DynamoDB breaks."""
-    from maintsvc.store import Store
+    from maintsvc.storage.store import Store
 
     def broken(self: Store) -> Any:
         raise RuntimeError("secret internals")

@@ -50,8 +50,8 @@ def add_history(store: Any, maintenance_id: int, events: int, first_id: int) -> 
 
     from devtools.localaws import load_items
     from devtools.template import ACCOUNT_ID
-    from maintsvc.items import event_item, marker_item
-    from maintsvc.store import to_item
+    from maintsvc.storage.items import event_item, marker_item
+    from maintsvc.storage.store import to_item
     from tests.conftest import REGION, TABLE
 
     items = []

@@ -68,7 +68,7 @@ def test_no_stack_trace_ever(
     call: Caller, monkeypatch: pytest.MonkeyPatch, function: str, method: str, route: str
 ) -> None:
     """Whatever breaks inside, the body is the bare 500 envelope."""
-    from maintsvc import store
+    from maintsvc.storage import store
 
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("Traceback (most recent call last): secret table name")

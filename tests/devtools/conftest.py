@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from devtools.devserver import DevServer, serve
-from maintsvc import apikeys, store
+from maintsvc.edge import apikeys
+from maintsvc.storage import store
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

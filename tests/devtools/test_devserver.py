@@ -37,8 +37,9 @@ from devtools.template import (
     load_template,
     read_yaml,
 )
-from maintsvc import apikeys, keys, store
-from maintsvc.store import Store
+from maintsvc.edge import apikeys
+from maintsvc.storage import keys, store
+from maintsvc.storage.store import Store
 from tests.devtools.conftest import OPENER, call, unique_table, write_fake_stack
 
 ROOT = Path(__file__).resolve().parents[2]

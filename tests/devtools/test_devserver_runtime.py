@@ -20,7 +20,7 @@ from devtools.devserver import DevServer, DevServerError, serve
 from devtools.lambdas import LocalLambda
 from devtools.template import ACCOUNT_ID, FunctionSpec, StreamSpec, TemplateError, load_template
 from devtools.triggers import EventSourceMapping, pattern_matches
-from maintsvc.notify import SOURCE
+from maintsvc.derived.notifications import SOURCE
 from tests.devtools.conftest import call, unique_table, write_fake_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -404,7 +404,7 @@ def test_the_transition_queue_is_polled_by_its_worker(real_stack: DevServer) -> 
     away): the worker re-reads the event, applies nothing, and the message is
     deleted. tests/scheduler/test_dispatch.py covers the changes it applies.
     """
-    from maintsvc.dispatch import DueChange
+    from maintsvc.lifecycle.transition_queue import DueChange
 
     sqs = boto3.client("sqs", endpoint_url=real_stack.endpoint)
     queue = sqs.get_queue_url(QueueName="TransitionQueue")["QueueUrl"]

@@ -10,8 +10,9 @@ import pytest
 from devtools import maintctl
 from devtools.localaws import MotoSandbox
 from devtools.template import load_template
-from maintsvc import apikeys, store
-from maintsvc.store import Store
+from maintsvc.edge import apikeys
+from maintsvc.storage import store
+from maintsvc.storage.store import Store
 
 TABLE = "maintctl-test"
 SANDBOX = MotoSandbox(load_template().table, TABLE, "us-east-1")
@@ -111,7 +112,7 @@ def test_missing_table_is_an_error_message_not_a_traceback(
 
 def test_tick_advances_events_at_the_given_time(capsys: pytest.CaptureFixture[str]) -> None:
     from maintsvc.config import load_settings
-    from maintsvc.maintenances import create_maintenance
+    from maintsvc.resources.maintenances import create_maintenance
 
     start = 1_900_000_200
     body = {"title": "t", "start_date_time": start, "rrule": "FREQ=DAILY;COUNT=1",

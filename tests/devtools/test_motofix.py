@@ -11,7 +11,7 @@ from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import StreamRecord, Table
 
 from devtools import motofix
-from maintsvc.store import Store
+from maintsvc.storage.store import Store
 from tests.conftest import TABLE
 
 

@@ -7,13 +7,19 @@ from typing import Any
 import boto3
 import pytest
 
-from maintsvc import dispatch, keys
-from maintsvc import store as store_module
 from maintsvc.config import Settings, load_settings
-from maintsvc.dispatch import DueChange, apply_messages, queue_url_from_env, upcoming_changes
-from maintsvc.maintenances import delete_maintenance, update_maintenance
-from maintsvc.scheduler import run_tick
-from maintsvc.store import Store
+from maintsvc.lifecycle import transition_queue
+from maintsvc.lifecycle.scheduler import run_tick
+from maintsvc.lifecycle.transition_queue import (
+    DueChange,
+    apply_messages,
+    queue_url_from_env,
+    upcoming_changes,
+)
+from maintsvc.resources.maintenances import delete_maintenance, update_maintenance
+from maintsvc.storage import keys
+from maintsvc.storage import store as store_module
+from maintsvc.storage.store import Store
 from tests.conftest import NOW, LambdaContext, load_function
 from tests.scheduler.test_scheduler import events, make, statuses
 
@@ -320,5 +326,5 @@ def test_worker_handler_returns_the_failed_message_ids(store: Store, clock: Any)
 
 
 def test_module_constants_fit_sqs() -> None:
-    assert dispatch.SQS_BATCH == 10
-    assert 60 < dispatch.LOOKAHEAD_SECONDS <= dispatch.MAX_DELAY_SECONDS == 900
+    assert transition_queue.SQS_BATCH == 10
+    assert 60 < transition_queue.LOOKAHEAD_SECONDS <= transition_queue.MAX_DELAY_SECONDS == 900

@@ -5,11 +5,12 @@ from typing import Any
 
 import pytest
 
-from maintsvc import keys, scheduler
 from maintsvc.config import Settings
-from maintsvc.maintenances import delete_maintenance, update_maintenance
-from maintsvc.scheduler import run_tick
-from maintsvc.store import Store
+from maintsvc.lifecycle import scheduler
+from maintsvc.lifecycle.scheduler import run_tick
+from maintsvc.resources.maintenances import delete_maintenance, update_maintenance
+from maintsvc.storage import keys
+from maintsvc.storage.store import Store
 from tests.conftest import NOW
 from tests.scheduler.test_scheduler import DAY, events, make, statuses
 
@@ -110,7 +111,7 @@ def test_history_expires_after_the_retention_and_the_total_follows(
     store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from maintsvc.config import load_settings
-    from maintsvc.events import list_events
+    from maintsvc.resources.events import list_events
 
     monkeypatch.setenv("HISTORY_RETENTION_DAYS", "10")
     settings = load_settings()

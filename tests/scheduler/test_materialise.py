@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.localaws import MotoSandbox
-from maintsvc import keys
 from maintsvc.config import load_settings
-from maintsvc.maintenances import create_maintenance, update_maintenance
-from maintsvc.materialise import materialise_occurrences
-from maintsvc.store import Store
+from maintsvc.lifecycle.materialise import materialise_occurrences
+from maintsvc.resources.maintenances import create_maintenance, update_maintenance
+from maintsvc.storage import keys
+from maintsvc.storage.store import Store
 from tests.conftest import NOW, property_examples
 
 DAY = 86400

@@ -8,10 +8,10 @@ import boto3
 import pytest
 
 from maintsvc.config import load_settings
-from maintsvc.maintenances import create_maintenance
-from maintsvc.notify import DETAIL_TYPE, SOURCE, publish_changes
-from maintsvc.scheduler import run_tick
-from maintsvc.store import Store
+from maintsvc.derived.notifications import DETAIL_TYPE, SOURCE, publish_changes
+from maintsvc.lifecycle.scheduler import run_tick
+from maintsvc.resources.maintenances import create_maintenance
+from maintsvc.storage.store import Store
 from tests.conftest import NOW, TABLE, LambdaContext, load_function
 
 
@@ -99,7 +99,7 @@ def test_failed_entries_are_retried_then_reported(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(time, "time", lambda: float(NOW))
-    monkeypatch.setattr("maintsvc.notify.time.sleep", lambda s: None)
+    monkeypatch.setattr("maintsvc.derived.notifications.time.sleep", lambda s: None)
     settings = load_settings()
     body = {"title": "t", "start_date_time": NOW + 600, "rrule": "FREQ=DAILY;COUNT=2",
             "duration_seconds": 60}  # fmt: skip
@@ -154,8 +154,8 @@ def test_a_window_created_ready_or_ongoing_is_announced(
 def test_a_window_deleted_while_ready_or_ongoing_is_announced_as_ended(
     store: Store, bus_queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maintsvc.events import delete_event
-    from maintsvc.maintenances import delete_maintenance
+    from maintsvc.resources.events import delete_event
+    from maintsvc.resources.maintenances import delete_maintenance
 
     monkeypatch.setattr(time, "time", lambda: float(NOW))
     settings = load_settings()

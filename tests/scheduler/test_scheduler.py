@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 
 from devtools.seeding import seed_due_events
-from maintsvc import keys
 from maintsvc.config import Settings
-from maintsvc.maintenances import create_maintenance, update_maintenance
-from maintsvc.scheduler import run_tick
-from maintsvc.store import Store
+from maintsvc.lifecycle.scheduler import run_tick
+from maintsvc.resources.maintenances import create_maintenance, update_maintenance
+from maintsvc.storage import keys
+from maintsvc.storage.store import Store
 from tests.conftest import NOW
 
 DAY = 86400
@@ -175,7 +175,7 @@ def test_stale_pending_events_of_an_old_schedule_are_cleared(
     store: Store, settings: Settings, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A PATCH that changed the schedule and died before clearing: the tick finishes it."""
-    from maintsvc import maintenances
+    from maintsvc.resources import maintenances
 
     m = make(store, settings, rrule="FREQ=DAILY", start_date_time=NOW + 600)
     old_ids = {e["id"] for e in events(store, m["id"])}

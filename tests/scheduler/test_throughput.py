@@ -12,10 +12,10 @@ import pytest
 from botocore.client import BaseClient
 
 from bench.scheduler import seed_due_events
-from maintsvc import keys
 from maintsvc.config import Settings, load_settings
-from maintsvc.scheduler import queue_order, run_tick
-from maintsvc.store import Store
+from maintsvc.lifecycle.scheduler import queue_order, run_tick
+from maintsvc.storage import keys
+from maintsvc.storage.store import Store
 from tests.conftest import NOW
 from tests.scheduler.test_scheduler import DAY, make
 
@@ -101,7 +101,7 @@ def test_under_overload_every_shard_and_the_top_up_move(
     all go to the first shards, leaving the last shard and every top-up waiting,
     minute after minute. Here whichever queue leads, all of them move.
     """
-    from maintsvc import scheduler
+    from maintsvc.lifecycle import scheduler
 
     monkeypatch.setattr(scheduler, "PAGE", 10)
     seed(store, 4, 60)  # 6 pages per shard
@@ -140,7 +140,7 @@ def test_a_long_deletion_takes_turns_with_the_due_events(
     store: Store, settings: Settings, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A purge gets a slice per turn; due events keep moving while it goes on."""
-    from maintsvc import deletion, scheduler
+    from maintsvc.lifecycle import deletion, scheduler
 
     seed(store, 4, 100)
     monkeypatch.setenv("MAX_FUTURE_EVENTS", "100")

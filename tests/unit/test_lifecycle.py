@@ -2,14 +2,14 @@
 
 import pytest
 
-from maintsvc.items import event_time_attributes
-from maintsvc.lifecycle import (
+from maintsvc.lifecycle.status_changes import TickChange, hold_reason, target_status, tick_change
+from maintsvc.lifecycle.statuses import (
     early_completion_end,
     next_transition_at,
     status_from_time,
     status_while_inactive,
 )
-from maintsvc.transitions import TickChange, hold_reason, target_status, tick_change
+from maintsvc.storage.items import event_time_attributes
 
 START, END, READY = 10_000_020, 10_003_620, 300
 

@@ -3,7 +3,7 @@
 Serves docs/data-model.md's patterns 7-8 (events written with their markers),
 9 (a maintenance's events in start order), 10 (get an event), 16 (clearing an
 old schedule), 18 (a maintenance's events) and the deletes of 19 (history).
-Event status changes (transitions.apply_transition) write through
+Event status changes (status_changes.apply_transition) write through
 `apply_event_change`.
 """
 
@@ -11,17 +11,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import (
+from maintsvc.lifecycle.statuses import CANCELLED, COMPLETED, READY, SCHEDULED
+from maintsvc.storage import keys
+from maintsvc.storage.access import (
     LIVE_MAINTENANCE,
     STATUS_NAME,
     TRANSACTION_ACTIONS,
     event_count_change,
     item_key,
 )
-from maintsvc.items import marker_item
-from maintsvc.lifecycle import CANCELLED, COMPLETED, READY, SCHEDULED
-from maintsvc.store import Item, Store, TxAction
+from maintsvc.storage.items import marker_item
+from maintsvc.storage.store import Item, Store, TxAction
 
 # The event is still in the state a transition was decided from (status and times).
 UNCHANGED_CONDITION = "#st = :old_st AND start_date_time = :old_s AND end_date_time = :old_e"

@@ -21,7 +21,7 @@ moved every queue forward, so no shard and no top-up waits behind the rest
 tick after tick. The tick stops taking chunks when its time budget runs low.
 
 Before all that, the tick hands the next minute's changes to the transition
-queue (maintsvc.dispatch), which applies them on the second.
+queue (maintsvc.lifecycle.transition_queue), which applies them on the second.
 """
 
 import contextlib
@@ -33,17 +33,17 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from dataclasses import dataclass, field
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import maintenance_items, work_queues
 from maintsvc.config import Settings
-from maintsvc.deletion import purge_maintenance
-from maintsvc.dispatch import enqueue_upcoming
-from maintsvc.items import is_live
-from maintsvc.materialise import clear_stale_schedule, materialise_occurrences
+from maintsvc.lifecycle.deletion import purge_maintenance
+from maintsvc.lifecycle.materialise import clear_stale_schedule, materialise_occurrences
+from maintsvc.lifecycle.retention import expire_history
+from maintsvc.lifecycle.status_changes import advance_event, hold_reason
+from maintsvc.lifecycle.transition_queue import enqueue_upcoming
 from maintsvc.observability import logger
-from maintsvc.retention import expire_history
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
-from maintsvc.transitions import advance_event, hold_reason
+from maintsvc.storage import keys
+from maintsvc.storage.access import maintenance_items, work_queues
+from maintsvc.storage.items import is_live
+from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
 PAGE = 100
 # Writes in flight at once: with 5 ms round trips, 32 of them apply ~6,400 a second.

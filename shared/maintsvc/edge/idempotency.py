@@ -43,14 +43,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maintsvc import keys
+from maintsvc.edge.payloads import PLAIN_BODY_LIMIT
 from maintsvc.errors import (
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
     ValidationError,
 )
 from maintsvc.observability import logger
-from maintsvc.store import dynamodb_client
+from maintsvc.storage import keys
+from maintsvc.storage.store import dynamodb_client
 
 EXPIRES_AFTER_SECONDS = 24 * 3600
 KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
@@ -161,8 +162,6 @@ def body_digest(event: dict[str, Any]) -> str:
 
 def _identity_coded(response: LambdaResult) -> LambdaResult:
     """A stored gzip response for a retry that does not accept gzip."""
-    from maintsvc.http import PLAIN_BODY_LIMIT
-
     data = gzip.decompress(base64.b64decode(response["body"]))
     headers = {
         k: v for k, v in (response.get("headers") or {}).items() if k.lower() != "content-encoding"

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from maintsvc.access import event_items, maintenance_items, window_items
 from maintsvc.errors import ValidationError
-from maintsvc.items import feed_entry, is_live
-from maintsvc.lifecycle import CANCELLED, status_from_time
+from maintsvc.lifecycle.statuses import CANCELLED, status_from_time
 from maintsvc.numbers import MONITOR_TAG, timestamp_text
 from maintsvc.observability import logger
-from maintsvc.store import Item, Store, from_item
+from maintsvc.storage.access import event_items, maintenance_items, window_items
+from maintsvc.storage.items import feed_entry, is_live
+from maintsvc.storage.store import Item, Store, from_item
 
 # The order `impact` is chosen in when windows overlap; UP puts no monitor in maintenance.
 IMPACT_ORDER = ("MAINTENANCE", "DOWN", "DEGRADED")

@@ -11,16 +11,16 @@ from, so a schedule changed meanwhile wins and nothing stale is written.
 
 from dataclasses import dataclass
 
-from maintsvc.access import event_items, maintenance_items
-from maintsvc.access.maintenance_items import (
-    reserve_ids,
-)
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
-from maintsvc.items import event_item, marker_item
-from maintsvc.lifecycle import PENDING, status_from_time
+from maintsvc.lifecycle.statuses import PENDING, status_from_time
 from maintsvc.numbers import MAX_TIMESTAMP
-from maintsvc.store import Item, Store, TransactionCancelled, TxAction
+from maintsvc.storage.access import event_items, maintenance_items
+from maintsvc.storage.access.maintenance_items import (
+    reserve_ids,
+)
+from maintsvc.storage.items import event_item, marker_item
+from maintsvc.storage.store import Item, Store, TransactionCancelled, TxAction
 
 EVENTS_PER_TRANSACTION = 49  # 2 items each + the maintenance = 99 of 100 actions
 MAX_ATTEMPTS = 5

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import maintenance_items
-from maintsvc.store import Item, Store, from_item
+from maintsvc.storage import keys
+from maintsvc.storage.access import maintenance_items
+from maintsvc.storage.store import Item, Store, from_item
 
 SOURCE = "maintenance-windows"
 DETAIL_TYPE = "Maintenance Event Status Changed"

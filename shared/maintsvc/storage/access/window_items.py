@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.store import ConditionFailed, Item, ItemTooLarge, Store
+from maintsvc.storage import keys
+from maintsvc.storage.store import ConditionFailed, Item, ItemTooLarge, Store
 
 # A window as the index keeps it (a bucket item's attribute value, an MN# item's fields).
 WINDOW_FIELDS = ("maintenance_id", "event_id", "start", "end")

@@ -7,21 +7,17 @@ of API Gateway; they return resources (plain dicts) or raise ApiError.
 from collections.abc import Callable
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import event_items, maintenance_items
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
-from maintsvc.deletion import mark_deleted, purge_maintenance
+from maintsvc.edge.etags import Expectation
 from maintsvc.errors import (
     ConflictError,
     ValidationError,
     maintenance_changed,
     maintenance_not_found,
 )
-from maintsvc.etags import Expectation
-from maintsvc.items import is_live, maintenance_index_attributes, maintenance_resource
-from maintsvc.lifecycle import ONGOING, PENDING
-from maintsvc.materialise import (
+from maintsvc.lifecycle.deletion import mark_deleted, purge_maintenance
+from maintsvc.lifecycle.materialise import (
     EVENTS_PER_TRANSACTION,
     Plan,
     clear_stale_schedule,
@@ -30,9 +26,13 @@ from maintsvc.materialise import (
     plan_occurrences,
     write_events,
 )
+from maintsvc.lifecycle.status_changes import advance_event
+from maintsvc.lifecycle.statuses import ONGOING, PENDING
 from maintsvc.observability import logger
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
-from maintsvc.transitions import advance_event
+from maintsvc.storage import keys
+from maintsvc.storage.access import event_items, maintenance_items
+from maintsvc.storage.items import is_live, maintenance_index_attributes, maintenance_resource
+from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
 SCHEDULE_FIELDS = ("start_date_time", "rrule", "duration_seconds", "timezone")
 STATUSES = ("ACTIVE", "INACTIVE")
@@ -44,7 +44,7 @@ def create_maintenance(
 ) -> dict[str, Any]:
     """Validate, reserve ids, then write the maintenance and its first events atomically
     (one transaction for up to 49 events: 2 round trips in all)."""
-    from maintsvc.models import validate_maintenance  # pydantic: only writes pay its import
+    from maintsvc.edge.models import validate_maintenance  # pydantic: only writes pay its import
 
     fields = validate_maintenance(body, None)
     stamp = iso_now()
@@ -154,7 +154,7 @@ def update_maintenance(
     conditional on, the write happens only on the version the client named,
     and a retry after a lost race finds another version: 412.
     """
-    from maintsvc.models import validate_maintenance  # pydantic: only writes pay its import
+    from maintsvc.edge.models import validate_maintenance  # pydantic: only writes pay its import
 
     for _ in range(PATCH_ATTEMPTS):
         current = load_maintenance(store, raw_id, maintenance_id)

@@ -7,9 +7,9 @@ GSI3SK is `<due time:012>#<id:012>`, so "due by now" is one key condition.
 
 from collections.abc import Iterator
 
-from maintsvc import keys
-from maintsvc.access import STATUS_NAME
-from maintsvc.store import Item, Store
+from maintsvc.storage import keys
+from maintsvc.storage.access import STATUS_NAME
+from maintsvc.storage.store import Item, Store
 
 DUE_BY = "GSI3PK = :pk AND GSI3SK <= :hi"
 

@@ -28,10 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import event_items, feed_items, maintenance_items, work_queues
-from maintsvc.lifecycle import EVENT_STATUSES
-from maintsvc.store import Item, Store, TransactionCancelled, TxAction, from_item
+from maintsvc.lifecycle.statuses import EVENT_STATUSES
+from maintsvc.storage import keys
+from maintsvc.storage.access import event_items, feed_items, maintenance_items, work_queues
+from maintsvc.storage.store import Item, Store, TransactionCancelled, TxAction, from_item
 
 LEVELS = range(keys.COUNT_TOP_LEVEL + 1)
 FANOUT = 1 << keys.COUNT_LEVEL_BITS

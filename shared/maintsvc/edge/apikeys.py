@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import api_key_items
 from maintsvc.clock import iso_now
 from maintsvc.errors import ForbiddenError, UnauthorizedError
-from maintsvc.store import Item, Store, TransactionCancelled
+from maintsvc.storage import keys
+from maintsvc.storage.access import api_key_items
+from maintsvc.storage.store import Item, Store, TransactionCancelled
 
 KEY_PATTERN = re.compile(r"kener_[0-9a-f]{64}")
 READ, WRITE = "read", "write"

@@ -15,19 +15,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maintsvc import apikeys, etags
 from maintsvc.config import load_settings
+from maintsvc.edge import apikeys, etags
+from maintsvc.edge.payloads import MAX_PAYLOAD_BYTES, PLAIN_BODY_LIMIT
 from maintsvc.errors import ApiError, NotFoundError, ValidationError
 from maintsvc.numbers import MAX_ID_DIGITS
 from maintsvc.observability import logger
-from maintsvc.store import ConditionFailed, Store, TransactionCancelled
+from maintsvc.storage.store import ConditionFailed, Store, TransactionCancelled
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON = "application/json"
-# Lambda refuses a response payload over 6 MiB; stay clear of it, headers included.
-MAX_PAYLOAD_BYTES = 6_000_000
-# JSON bodies above this go back as base64 (see json_response); below it, as text.
-PLAIN_BODY_LIMIT = 1_000_000
 GZIP_MIN_BYTES = 1024
 # Idempotency-Key is honoured on these (the API's POST and PATCH routes), ignored elsewhere.
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
@@ -294,7 +291,7 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
         context: LambdaContext,
     ) -> dict[str, Any]:
         """The route under an Idempotency-Key: run once, replayed on a retry."""
-        from maintsvc import idempotency  # only requests with the header pay for its import
+        from maintsvc.edge import idempotency  # only requests with the header pay for its import
 
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         try:

@@ -2,8 +2,8 @@
 
 from collections.abc import Mapping
 
-from maintsvc import keys
-from maintsvc.store import Item, Store, TxAction
+from maintsvc.storage import keys
+from maintsvc.storage.store import Item, Store, TxAction
 
 # Counter attribute names: one number per status (status names are plain attribute names,
 # but two of them are DynamoDB reserved words, so every one goes through #names).

@@ -12,9 +12,9 @@ starts from the partition's first remaining page.
 
 from collections.abc import Callable
 
-from maintsvc import keys
-from maintsvc.access import maintenance_items
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
+from maintsvc.storage import keys
+from maintsvc.storage.access import maintenance_items
+from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
 PURGE_PAGE = 500
 # Longer than the notifier keeps retrying a record (MaximumRecordAgeInSeconds, 1 h).

@@ -12,9 +12,9 @@ A maintenance being deleted is skipped: its purge removes everything.
 from collections import defaultdict
 from collections.abc import Callable
 
-from maintsvc import keys
-from maintsvc.access import event_items, work_queues
-from maintsvc.store import Item, Store, TransactionCancelled
+from maintsvc.storage import keys
+from maintsvc.storage.access import event_items, work_queues
+from maintsvc.storage.store import Item, Store, TransactionCancelled
 
 PAGE = 99  # deletes per transaction, with the maintenance's counter update as the 100th
 

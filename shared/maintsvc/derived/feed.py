@@ -1,7 +1,7 @@
 """The global event feed, `GET /maintenances/events` (docs/behaviour.md §4).
 
 Without a maintenance filter a page costs the same however many events
-match: `total` comes from the stream-kept counters (maintsvc.feedcounts),
+match: `total` comes from the stream-kept counters (maintsvc.derived.feed_counters),
 which also say which feed partitions (one status, one ~3-day bucket) hold
 the page, so whole buckets before the page are skipped unread and only the
 page (and what precedes it inside its first bucket) is read; then one
@@ -13,13 +13,13 @@ order from their partitions (docs/data-model.md, "The feed").
 from collections.abc import Sequence
 from typing import Any
 
-from maintsvc.access import feed_items, maintenance_items
+from maintsvc.derived.feed_counters import FeedBucket, feed_buckets_within, read_feed_counts
 from maintsvc.errors import ValidationError
-from maintsvc.feedcounts import FeedBucket, feed_buckets_within, read_feed_counts
-from maintsvc.items import feed_entry, is_live
-from maintsvc.lifecycle import EVENT_STATUSES
+from maintsvc.lifecycle.statuses import EVENT_STATUSES
 from maintsvc.numbers import MAX_ID_DIGITS, small_natural, timestamp_text
-from maintsvc.store import Item, Store
+from maintsvc.storage.access import feed_items, maintenance_items
+from maintsvc.storage.items import feed_entry, is_live
+from maintsvc.storage.store import Item, Store
 
 
 def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:

@@ -7,9 +7,9 @@ Serves docs/data-model.md's patterns 2 (get), 3-5 (listing), 6 (reserve ids),
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import LIVE_MAINTENANCE, item_key
-from maintsvc.store import Item, Store, TxAction
+from maintsvc.storage import keys
+from maintsvc.storage.access import LIVE_MAINTENANCE, item_key
+from maintsvc.storage.store import Item, Store, TxAction
 
 # A materialisation's guard: the schedule it planned from is still the stored one.
 LIVE_CONDITION = "schedule_version = :v AND #st = :active AND attribute_not_exists(deleting)"

@@ -3,8 +3,8 @@
 Serves docs/data-model.md's patterns 1 (authenticate) and 17 (keys by name).
 """
 
-from maintsvc import keys
-from maintsvc.store import Item, Store, TxAction
+from maintsvc.storage import keys
+from maintsvc.storage.store import Item, Store, TxAction
 
 
 def get_api_key(store: Store, digest: str) -> Item | None:

@@ -8,10 +8,8 @@ one transition twice and a concurrent reschedule is never overwritten.
 
 from typing import NamedTuple
 
-from maintsvc.access import event_items
 from maintsvc.clock import iso_now
-from maintsvc.items import event_time_attributes
-from maintsvc.lifecycle import (
+from maintsvc.lifecycle.statuses import (
     CANCELLED,
     COMPLETED,
     ONGOING,
@@ -21,7 +19,9 @@ from maintsvc.lifecycle import (
     status_from_time,
     status_while_inactive,
 )
-from maintsvc.store import ConditionFailed, Item, Store, TransactionCancelled
+from maintsvc.storage.access import event_items
+from maintsvc.storage.items import event_time_attributes
+from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
 STARTING = frozenset({READY, ONGOING})
 SPARSE_INDEX_KEYS = ("GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK")

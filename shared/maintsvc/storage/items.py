@@ -2,8 +2,8 @@
 
 from typing import Any, TypeGuard
 
-from maintsvc import keys
-from maintsvc.lifecycle import TERMINAL, next_transition_at
+from maintsvc.lifecycle.statuses import TERMINAL, next_transition_at
+from maintsvc.storage import keys
 
 Item = dict[str, Any]
 

@@ -27,14 +27,14 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.access import event_items, work_queues
 from maintsvc.config import Settings
-from maintsvc.items import is_live
-from maintsvc.lifecycle import TERMINAL, next_transition_at, status_from_time
+from maintsvc.lifecycle.status_changes import advance_event, hold_reason
+from maintsvc.lifecycle.statuses import TERMINAL, next_transition_at, status_from_time
 from maintsvc.observability import logger
-from maintsvc.store import Item, Store
-from maintsvc.transitions import advance_event, hold_reason
+from maintsvc.storage import keys
+from maintsvc.storage.access import event_items, work_queues
+from maintsvc.storage.items import is_live
+from maintsvc.storage.store import Item, Store
 
 QUEUE_URL_ENV = "TRANSITION_QUEUE_URL"
 # Further than the next tick: EventBridge may start it a few seconds late, and an event

@@ -3,8 +3,8 @@
 
 from typing import Any
 
-from maintsvc.access import event_items, maintenance_items
 from maintsvc.config import Settings
+from maintsvc.edge.etags import Expectation
 from maintsvc.errors import (
     ConflictError,
     ValidationError,
@@ -12,9 +12,8 @@ from maintsvc.errors import (
     event_not_found,
     maintenance_not_found,
 )
-from maintsvc.etags import Expectation
-from maintsvc.items import event_resource, is_live
-from maintsvc.lifecycle import (
+from maintsvc.lifecycle.status_changes import apply_transition, cancel_or_complete
+from maintsvc.lifecycle.statuses import (
     CANCELLED,
     COMPLETED,
     ONGOING,
@@ -24,8 +23,9 @@ from maintsvc.lifecycle import (
     status_from_time,
 )
 from maintsvc.numbers import minute_timestamp
-from maintsvc.store import Item, Store, TransactionCancelled
-from maintsvc.transitions import apply_transition, cancel_or_complete
+from maintsvc.storage.access import event_items, maintenance_items
+from maintsvc.storage.items import event_resource, is_live
+from maintsvc.storage.store import Item, Store, TransactionCancelled
 
 UPDATE_ATTEMPTS = 3
 MAX_COUNTED = 10_000_000

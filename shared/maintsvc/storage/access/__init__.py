@@ -5,8 +5,8 @@ domain modules: key conditions, update and condition expressions with their
 `#names` and `:values`, and the transactions that combine them. Each function
 takes the Store first (no globals), speaks in ids and items, and lets the
 store's ConditionFailed / TransactionCancelled through: what a lost condition
-means is the domain's decision. Key strings come from maintsvc.keys, item
-shapes from maintsvc.items; maintsvc.store stays the only boto3 user.
+means is the domain's decision. Key strings come from maintsvc.storage.keys, item
+shapes from maintsvc.storage.items; maintsvc.storage.store stays the only boto3 user.
 
 - maintenance_items: maintenance META items, the id sequence, the listing, deletion.
 - event_items: events and their occurrence markers.
@@ -17,8 +17,8 @@ shapes from maintsvc.items; maintsvc.store stays the only boto3 user.
 from collections.abc import Mapping
 from typing import Any
 
-from maintsvc import keys
-from maintsvc.store import TxAction
+from maintsvc.storage import keys
+from maintsvc.storage.store import TxAction
 
 # `status` is a DynamoDB reserved word: expressions call it `#st`.
 STATUS_NAME = {"#st": "status"}
