@@ -33,6 +33,13 @@ same order with each key converted once (`all_items`, and `sorted_items`
 for an index's order), and, inside a Query, take only the items whose key
 attributes equal the query's partition key (the items moto would keep).
 
+moto's DynamoDB is not thread safe: UpdateItem deep-copies the item it
+changes while another thread's UpdateItem of the same item adds an attribute
+("dictionary changed size during iteration"), as the indexer's concurrent
+writes to one window bucket do. DynamoDB serialises writes to an item; here
+every DynamoDB call runs under one lock (`_serialised`). moto's work is pure
+Python under the GIL, so the lock costs no parallelism that was real.
+
 `install()` is idempotent and is called by every local harness entry point.
 """
 
@@ -46,6 +53,8 @@ _INSTALLED = False
 ORIGINAL_TABLE_METHODS: dict[str, Any] = {}
 # The partition key of the Query running on this thread: attribute name -> DynamoType.
 _partition = threading.local()
+# Every moto DynamoDB call runs under this lock (see the module doc).
+_DYNAMODB_LOCK = threading.RLock()
 
 
 class _Untracked(list[Any]):
@@ -70,6 +79,9 @@ def install() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler
+
+    DynamoHandler.call_action = _serialised(DynamoHandler.call_action)  # type: ignore[method-assign]
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     for name in ("all_items", "query", "sorted_items"):
@@ -78,6 +90,14 @@ def install() -> None:
     Table.query = _query_with(Table.query)  # type: ignore[method-assign]
     Table.sorted_items = _sorted_items  # type: ignore[method-assign]
     _INSTALLED = True
+
+
+def _serialised(call_action: Any) -> Any:
+    def _call_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return call_action(self)
+
+    return _call_action
 
 
 def _query_with(query: Any) -> Any:

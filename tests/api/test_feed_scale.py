@@ -200,16 +200,16 @@ def test_a_batch_that_failed_part_way_is_counted_once_when_retried(
     fails once, Lambda retries the batch, and the chunk already written is not re-added."""
     from maintsvc.derived import feed_counters
 
-    real = feed_counters._transact_once
+    real = feed_counters._count_once
     calls = []
 
-    def fail_second(store: Any, actions: Any) -> int:
-        calls.append(len(actions))
+    def fail_second(store: Any, records: Any, expires_at: int) -> int:
+        calls.append(len(records))
         if len(calls) == 2:
             raise RuntimeError("throttled")
-        return real(store, actions)
+        return real(store, records, expires_at)
 
-    monkeypatch.setattr(feed_counters, "_transact_once", fail_second)
+    monkeypatch.setattr(feed_counters, "_count_once", fail_second)
     create(call, start_date_time=NOW + 60, rrule="FREQ=MINUTELY;COUNT=200", duration_seconds=30)
     feed(call)  # the batch failed on its way to this request: the request read what was there
     assert feed(call)["total"] == 200  # delivered again before this one

@@ -9,17 +9,19 @@ buckets to the end of their 4,096-second parent, and so on up to every
 top-level bucket after S's. That is at most 63 counters per level (in
 practice a few), whatever the number of events.
 
-The table's stream keeps the counters (`count_stream_changes` →
-`apply_count_changes`, run by IndexerFunction): an event write changes no
-counter item itself, so a burst of transitions never contends on one, and a
-batch of stream records becomes one ADD per touched counter. A batch is
-applied in transactions that also write a `COUNTED#<batch digest>` marker:
-a batch Lambda retries after a failure finds its marker and is not counted
-twice. Counters trail the events by the stream's delay (typically well under
-a second), the same order as the global index the feed pages come from.
+The table's stream keeps the counters (IndexerFunction, `count_stream_batch`):
+an event write changes no counter item itself, so a burst of transitions never
+contends on one, and a batch of stream records becomes one ADD per touched
+counter. Each record is counted exactly once however Lambda delivers it
+(retries, bisected halves in any order, partial-batch retries, a batch
+delivered again after a lost checkpoint): the transaction that adds a
+record's deltas also puts a `COUNTED#<eventID>` marker conditional on its
+absence, and a transaction refused for markers that exist is re-cut without
+those records (docs/data-model.md, "The feed"; docs/decisions.md "Exact under
+failure"). Counters trail the events by the stream's delay (typically well
+under a second), the same order as the global index the feed pages come from.
 """
 
-import hashlib
 import random
 import time
 from collections import defaultdict
@@ -31,19 +33,29 @@ from typing import Any
 from maintsvc.lifecycle.statuses import EVENT_STATUSES
 from maintsvc.storage import keys
 from maintsvc.storage.access import event_items, feed_items, maintenance_items, work_queues
-from maintsvc.storage.store import Item, Store, TransactionCancelled, TxAction, from_item
+from maintsvc.storage.store import Item, Store, TransactionCancelled, from_item
 
 LEVELS = range(keys.COUNT_TOP_LEVEL + 1)
 FANOUT = 1 << keys.COUNT_LEVEL_BITS
-# One transaction: the batch marker and up to 99 counters.
-COUNTERS_PER_TRANSACTION = 99
+# One transaction holds at most 100 actions: one marker per record and one per counter.
+TRANSACTION_ACTIONS = 100
 CONFLICT_ATTEMPTS = 6
-MARKER_LIFETIME_SECONDS = 86_400
+# Markers outlive the longest a record can be delivered again (MaximumRecordAgeInSeconds,
+# a day, and the stream's own 24 h retention).
+MARKER_LIFETIME_SECONDS = 2 * 86_400
 
 Changes = dict[tuple[str, str], dict[str, int]]
 
 
 # -- keeping the counters ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountedRecord:
+    """One stream record that changes counters: its eventID and its deltas."""
+
+    event_id: str
+    deltas: Changes
 
 
 def _counted(image: Mapping[str, Any] | None) -> tuple[int, str] | None:
@@ -53,30 +65,35 @@ def _counted(image: Mapping[str, Any] | None) -> tuple[int, str] | None:
     return int(image["start_date_time"]), str(image["status"])
 
 
-def count_stream_changes(records: Iterable[Mapping[str, Any]]) -> Changes:
-    """The counter deltas a batch of stream records makes: (PK, SK) -> status -> delta.
+def record_deltas(record: Mapping[str, Any]) -> Changes:
+    """The counter deltas of one event record: -1 on its old (start, status) and +1 on its
+    new one at every level; nothing when both are the same."""
+    data = record.get("dynamodb", {})
+    old = _counted(from_item(data["OldImage"]) if "OldImage" in data else None)
+    new = _counted(from_item(data["NewImage"]) if "NewImage" in data else None)
+    if old == new:
+        return {}
+    return summed(
+        [
+            {(key["PK"], key["SK"]): {contribution[1]: sign}}
+            for contribution, sign in ((old, -1), (new, 1))
+            if contribution is not None
+            for key in (keys.count_key(level, contribution[0]) for level in LEVELS)
+        ]
+    )
 
-    Only event items count; a write that keeps the event's start and status
-    changes nothing. Deltas that cancel out within the batch are dropped.
-    """
-    changes: Changes = defaultdict(lambda: defaultdict(int))
-    for record in event_records(records):
-        data = record.get("dynamodb", {})
-        old = _counted(from_item(data["OldImage"]) if "OldImage" in data else None)
-        new = _counted(from_item(data["NewImage"]) if "NewImage" in data else None)
-        if old == new:
-            continue
-        for contribution, sign in ((old, -1), (new, 1)):
-            if contribution is None:
-                continue
-            start, status = contribution
-            for level in LEVELS:
-                key = keys.count_key(level, start)
-                changes[(key["PK"], key["SK"])][status] += sign
+
+def summed(deltas: Iterable[Changes]) -> Changes:
+    """Deltas added up; those that cancel out are dropped."""
+    total: Changes = defaultdict(lambda: defaultdict(int))
+    for changes in deltas:
+        for key, by_status in changes.items():
+            for status, delta in by_status.items():
+                total[key][status] += delta
     return {
-        key: {status: delta for status, delta in deltas.items() if delta}
-        for key, deltas in changes.items()
-        if any(deltas.values())
+        key: {status: delta for status, delta in by_status.items() if delta}
+        for key, by_status in total.items()
+        if any(by_status.values())
     }
 
 
@@ -89,55 +106,66 @@ def event_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any
     ]
 
 
-def batch_digest(records: Sequence[Mapping[str, Any]]) -> str:
-    """Names a batch by its records, so Lambda's retry of the same batch has the same name."""
-    ids = "\n".join(str(r.get("eventID", "")) for r in records)
-    return hashlib.sha256(ids.encode()).hexdigest()
+def counted_records(records: Iterable[Mapping[str, Any]]) -> list[CountedRecord]:
+    """The event records of a batch that change a counter, in stream order."""
+    found = [(str(r["eventID"]), record_deltas(r)) for r in event_records(records)]
+    return [CountedRecord(event_id, deltas) for event_id, deltas in found if deltas]
 
 
-def apply_count_changes(store: Store, changes: Changes, digest: str, now: int) -> int:
-    """Apply the deltas of one stream batch exactly once; the number of chunks applied.
+def transactions_of(records: Sequence[CountedRecord]) -> list[list[CountedRecord]]:
+    """Records cut into transactions: each holds its records' markers and the counters they
+    touch, at most TRANSACTION_ACTIONS actions (a record touches at most 10 counters)."""
+    cut: list[list[CountedRecord]] = []
+    current: list[CountedRecord] = []
+    touched: set[tuple[str, str]] = set()
+    for record in records:
+        grown = touched | set(record.deltas)
+        if current and len(current) + 1 + len(grown) > TRANSACTION_ACTIONS:
+            cut.append(current)
+            current, grown = [], set(record.deltas)
+        current.append(record)
+        touched = grown
+    return [*cut, current] if current else cut
 
-    Chunks are cut from the sorted keys, so a retried batch cuts the same
-    chunks and skips those whose marker exists. Transactions that conflict
-    with another shard's (both adding to a top-level counter) are retried.
-    """
-    ordered = sorted(changes)
-    applied = 0
-    for chunk, begin in enumerate(range(0, len(ordered), COUNTERS_PER_TRANSACTION)):
-        actions = [feed_items.mark_counted(digest, chunk, now + MARKER_LIFETIME_SECONDS)]
+
+def count_records(store: Store, records: Sequence[CountedRecord], now: int) -> int:
+    """Add each record's deltas exactly once; returns how many records this call counted
+    (those counted before, by an earlier delivery, are skipped)."""
+    expires_at = now + MARKER_LIFETIME_SECONDS
+    return sum(_count_once(store, chunk, expires_at) for chunk in transactions_of(records))
+
+
+def _count_once(store: Store, records: list[CountedRecord], expires_at: int) -> int:
+    """One transaction: the records' markers and their summed deltas. Records whose marker
+    exists were counted by an earlier delivery: they are dropped and the rest retried.
+    Conflicts with another shard's transaction (both adding to a top-level counter) are
+    retried with jittered back-off, then raised for Lambda to retry the batch."""
+    pending, conflicts = list(records), 0
+    while pending:
+        changes = summed(r.deltas for r in pending)
+        actions = [feed_items.mark_counted(r.event_id, expires_at) for r in pending]
         actions += [
-            feed_items.add_to_counter({"PK": k[0], "SK": k[1]}, changes[k])
-            for k in ordered[begin : begin + COUNTERS_PER_TRANSACTION]
+            feed_items.add_to_counter({"PK": pk, "SK": sk}, changes[(pk, sk)])
+            for pk, sk in sorted(changes)
         ]
-        applied += _transact_once(store, actions)
-    return applied
-
-
-def _transact_once(store: Store, actions: list[TxAction]) -> int:
-    """1 if written, 0 if its marker shows an earlier attempt wrote it."""
-    for attempt in range(CONFLICT_ATTEMPTS):
         try:
             store.transact(actions)
-            return 1
+            return len(pending)
         except TransactionCancelled as cancelled:
-            if 0 in cancelled.failed_conditions():
-                return 0
-            if not cancelled.conflict or attempt == CONFLICT_ATTEMPTS - 1:
+            seen = {i for i in cancelled.failed_conditions() if i < len(pending)}
+            if seen:
+                pending = [r for i, r in enumerate(pending) if i not in seen]
+                continue
+            conflicts += 1
+            if not cancelled.conflict or conflicts == CONFLICT_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0, 0.05 * 2**attempt))
-    raise AssertionError("unreachable")
+            time.sleep(random.uniform(0, 0.05 * 2**conflicts))
+    return 0
 
 
 def count_stream_batch(store: Store, records: Sequence[Mapping[str, Any]], now: int) -> int:
-    """The indexer's part for the feed: count a batch of stream records once."""
-    counted = event_records(records)
-    changes = count_stream_changes(counted)
-    if not changes:
-        return 0
-    # Named by its event records only: the same name as before the indexer also received
-    # maintenance records, so a batch counted then is still recognised.
-    return apply_count_changes(store, changes, batch_digest(counted), now)
+    """The indexer's part for the feed: count a batch of stream records, each once."""
+    return count_records(store, counted_records(records), now)
 
 
 # -- reading them -----------------------------------------------------------------------

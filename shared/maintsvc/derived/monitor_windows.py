@@ -4,14 +4,17 @@
 A read model kept from the table's stream by IndexerFunction (next to the
 feed's counters): per monitor tag, every eligible window (an event that is not
 CANCELLED, of an ACTIVE maintenance not being deleted, naming the tag with an
-impact other than UP) is filed in its level's bucket holding its start, in the
-tag's start order, and the maintenance's feed fields sit in the tag's directory. The route
-then needs one BatchGetItem (every bucket that can hold the second, and the
-directory) and one Query (the next window), run at once: 2 round trips however
-many maintenances and events there are.
+impact other than UP) is filed in its level's bucket holding its start, and in
+the tag's start order. The indexer files each touched event as it is *now*
+(read back in the batch's one BatchGetItem), not as the record's image says, so
+a record applied late, twice, or out of order converges to the truth.
 
-The answer is computed from the windows' times and `at`, not from the statuses
-the scheduler has stored: `event_status` is the status-from-time rule's at `at`.
+The route reads the buckets that can hold the second and the next windows
+(one BatchGetItem and one Query, at once), then confirms every window it is
+about to report against its event and maintenance items (one more BatchGetItem
+round): it never reports a window that is not true now, whatever state the
+index is in. The answer is computed from the windows' times and `at`, not
+from the statuses the scheduler has stored.
 """
 
 import contextvars
@@ -30,9 +33,15 @@ from maintsvc.storage.items import feed_entry, is_live
 from maintsvc.storage.store import Item, Store, from_item
 
 # The order `impact` is chosen in when windows overlap; UP puts no monitor in maintenance.
+# The order `impact` is chosen in when windows overlap (most severe first); UP puts no
+# monitor in maintenance.
 IMPACT_ORDER = ("MAINTENANCE", "DOWN", "DEGRADED")
 UP = "UP"
-DIRECTORY_FIELDS = ("title", "description", "status", "rrule", "duration_seconds", "monitors")
+# At most this many windows are listed in `events` (the most severe are kept, listed in start
+# order; `events_total` counts them all): the response stays far below Lambda's 6 MB.
+MAX_LISTED_EVENTS = 50
+# Upcoming windows read for `next`: the first one that is confirmed wins.
+NEXT_CANDIDATES = 10
 
 
 # -- what is indexed ----------------------------------------------------------------------
@@ -50,17 +59,16 @@ def indexed_tags(maintenance: Item | None) -> dict[str, str]:
     }
 
 
-def directory_entry(maintenance: Item, impact: str) -> Item:
-    return {
-        "maintenance_id": maintenance["id"],
-        "impact": impact,
-        **{name: maintenance.get(name) for name in DIRECTORY_FIELDS},
-    }
-
-
 def filed_window(event: Mapping[str, Any] | None) -> Item | None:
     """The window an event image files (None: no event, or a CANCELLED one)."""
-    if event is None or "start_date_time" not in event or event.get("status") == CANCELLED:
+    if event is None or event.get("status") == CANCELLED:
+        return None
+    return event_window(event)
+
+
+def event_window(event: Mapping[str, Any] | None) -> Item | None:
+    """The window at an event image's times, whatever its status (None: no times)."""
+    if event is None or "start_date_time" not in event:
         return None
     return window_items.window(
         int(event["maintenance_id"]),
@@ -75,21 +83,28 @@ def filed_window(event: Mapping[str, Any] | None) -> Item | None:
 
 @dataclass
 class _Batch:
-    """A stream batch's changes: event images in order, META images per maintenance."""
+    """A stream batch's changes: event images per event, META images per maintenance."""
 
-    events: list[tuple[int, Item | None, Item | None]] = field(default_factory=list)
+    events: dict[tuple[int, int], list[tuple[Item | None, Item | None]]] = field(
+        default_factory=dict
+    )
     metas: dict[int, list[tuple[Item | None, Item | None]]] = field(default_factory=dict)
 
     def maintenance_ids(self) -> list[int]:
-        return sorted({mid for mid, _, _ in self.events} | set(self.metas))
+        return sorted({mid for mid, _ in self.events} | set(self.metas))
+
+    def moved_events(self) -> list[tuple[int, int]]:
+        """Events some record of the batch files, unfiles or moves (a status change alone
+        changes nothing filed, so the scheduler's transitions cost no index write)."""
+        return sorted(
+            key
+            for key, pairs in self.events.items()
+            if any(filed_window(old) != filed_window(new) for old, new in pairs)
+        )
 
 
 def _image(data: Mapping[str, Any], name: str) -> Item | None:
     return from_item(data[name]) if name in data else None
-
-
-def _maintenance_id(pk: str) -> int:
-    return int(pk.split("#", 1)[1])
 
 
 def _read_batch(records: Iterable[Mapping[str, Any]]) -> _Batch:
@@ -100,11 +115,12 @@ def _read_batch(records: Iterable[Mapping[str, Any]]) -> _Batch:
         sk, pk = str(record_keys.get("SK", "")), str(record_keys.get("PK", ""))
         if not pk.startswith("M#"):
             continue
-        old, new = _image(data, "OldImage"), _image(data, "NewImage")
+        mid = int(pk.split("#", 1)[1])
+        pair = (_image(data, "OldImage"), _image(data, "NewImage"))
         if sk.startswith("E#"):
-            batch.events.append((_maintenance_id(pk), old, new))
+            batch.events.setdefault((mid, int(sk[2:])), []).append(pair)
         elif sk == "META":
-            batch.metas.setdefault(_maintenance_id(pk), []).append((old, new))
+            batch.metas.setdefault(mid, []).append(pair)
     return batch
 
 
@@ -156,18 +172,34 @@ class _Writer:
         return len(self.buckets)
 
 
-def _event_changes(writer: _Writer, batch: _Batch, current: Mapping[int, Item]) -> None:
-    """An event's window moves, appears or goes; a status change alone changes nothing."""
-    for mid, old, new in batch.events:
-        before, after = filed_window(old), filed_window(new)
-        if before == after:
-            continue
+def _event_changes(
+    writer: _Writer,
+    batch: _Batch,
+    current: Mapping[int, Item],
+    events_now: Mapping[tuple[int, int], Item],
+) -> None:
+    """Each event the batch files, unfiles or moves is filed as it is now: its current
+    window under the maintenance's current tags, every other window its images name
+    unfiled (under those tags and any the batch's META images had)."""
+    for mid, eid in batch.moved_events():
         tags = indexed_tags(current.get(mid))
-        if before is not None:
-            seen = {t for _, image in _meta_images(batch, mid) for t in indexed_tags(image)}
-            writer.unfile(set(tags) | seen, before)
-        if after is not None:
-            writer.file(tags, after)
+        now = filed_window(events_now.get((mid, eid))) if tags else None
+        named = {
+            _frozen(window)
+            for pair in batch.events[(mid, eid)]
+            for window in map(event_window, pair)
+            if window is not None
+        }
+        named -= {_frozen(now)} if now is not None else set()
+        seen = {t for _, image in _meta_images(batch, mid) for t in indexed_tags(image)}
+        for window in sorted(named):
+            writer.unfile(set(tags) | seen, dict(window))
+        if now is not None:
+            writer.file(tags, now)
+
+
+def _frozen(window: Item) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(window.items()))
 
 
 def _meta_images(batch: _Batch, mid: int) -> list[tuple[int, Item | None]]:
@@ -175,26 +207,18 @@ def _meta_images(batch: _Batch, mid: int) -> list[tuple[int, Item | None]]:
 
 
 def _meta_changes(writer: _Writer, batch: _Batch, current: Mapping[int, Item]) -> None:
-    """A maintenance's tags, impacts, details or eligibility changed: its directory entries
-    follow, and its windows leave the tags it lost and join the tags it gained."""
+    """A maintenance's tags or eligibility changed: its windows leave the tags it lost
+    and join the tags it gained (as its events are now); new tags are registered."""
     for mid, pairs in batch.metas.items():
         first_old, now = pairs[0][0], current.get(mid)
         before, after = indexed_tags(first_old), indexed_tags(now)
         seen = {t for _, image in _meta_images(batch, mid) for t in indexed_tags(image)}
         for tag in sorted((seen | set(before)) - set(after)):
-            window_items.remove_directory_entry(writer.store, tag, mid)
             for filed in window_items.windows_of_maintenance(writer.store, tag, mid):
                 writer.unfile([tag], filed)
-        if now is None or not after:
-            continue
-        for tag, impact in sorted(after.items()):
-            old_entry = (
-                directory_entry(first_old, before[tag]) if first_old and tag in before else None
-            )
-            entry = directory_entry(now, impact)
-            if entry != old_entry:
-                _set_directory(writer.store, tag, mid, entry)
         gained = sorted(set(after) - set(before))
+        if gained:
+            window_items.register_tags(writer.store, gained)
         if gained and first_old is not None:  # a new maintenance's events arrive as inserts
             _file_events_of(writer, mid, gained)
 
@@ -207,41 +231,37 @@ def _file_events_of(writer: _Writer, mid: int, tags: Sequence[str]) -> None:
             writer.file(tags, filed)
 
 
-def _set_directory(store: Store, tag: str, mid: int, entry: Item) -> None:
-    """The entry, or a stub (its id and impact) when the shard is full: the route reads a
-    stubbed maintenance itself (docs/data-model.md, "Monitor windows")."""
-    if not window_items.set_directory_entry(store, tag, mid, entry):
-        stub = {"maintenance_id": mid, "impact": entry["impact"], "stub": True}
-        window_items.set_directory_entry(store, tag, mid, stub)
-
-
 def index_stream_batch(store: Store, records: Sequence[Mapping[str, Any]]) -> int:
     """The indexer's part for the monitor windows: apply a batch of stream records (event and
-    META images); returns the windows filed or unfiled. Every write is idempotent, and
-    decisions use the maintenances as they are now, so a retried batch converges."""
+    META images); returns the windows filed or unfiled. Decisions use the maintenances and
+    events as they are now (one BatchGetItem), and every write is idempotent, so a batch
+    applied late, twice, in pieces or out of order converges."""
     batch = _read_batch(records)
     ids = batch.maintenance_ids()
     if not ids:
         return 0
-    found = maintenance_items.get_maintenances(store, ids)
-    current = {int(m["id"]): m for m in found if "id" in m}
+    moved = batch.moved_events()
+    found = event_items.get_events_and_maintenances(store, moved, ids)
+    current = {int(i["id"]): i for i in found.values() if i["SK"] == "META" and "id" in i}
+    events_now = {
+        (int(i["maintenance_id"]), int(i["id"])): i for i in found.values() if i["SK"] != "META"
+    }
     writer = _Writer(store)
-    _event_changes(writer, batch, current)
+    _event_changes(writer, batch, current, events_now)
     _meta_changes(writer, batch, current)
     return writer.flush()
 
 
 def index_existing(store: Store) -> int:
-    """Backfill: file the windows and directory entries of every listed maintenance (data
-    written before the indexer kept this index); returns the windows filed. Idempotent."""
+    """Backfill: file the windows of every listed maintenance (data written before the
+    indexer kept this index); returns the windows filed. Idempotent."""
     filed = 0
     for maintenance in maintenance_items.list_maintenances(store, None, None):
         tags = indexed_tags(maintenance)
         if not tags:
             continue
+        window_items.register_tags(store, tags)
         writer = _Writer(store)
-        for tag, impact in sorted(tags.items()):
-            _set_directory(store, tag, maintenance["id"], directory_entry(maintenance, impact))
         _file_events_of(writer, maintenance["id"], sorted(tags))
         filed += writer.flush()
     return filed
@@ -265,24 +285,23 @@ def parse_request(monitor_tag: str, query: Mapping[str, str] | None, now: int) -
     return monitor_tag, at
 
 
-def _complete_directory(
-    store: Store, tag: str, directory: dict[int, Item], wanted: Iterable[int]
-) -> None:
-    """Maintenances the directory lacks or stubs (the index lagging, a full shard): read
-    their META in one more BatchGetItem; an ineligible one stays out."""
-    missing = sorted({m for m in wanted if m not in directory or directory[m].get("stub")})
-    if not missing:
-        return
-    for maintenance in maintenance_items.get_maintenances(store, missing):
+def _confirmed(store: Store, tag: str, windows: Sequence[Item]) -> list[tuple[Item, Item, str]]:
+    """The windows that are true now, with their maintenance and impact: the event exists,
+    is not CANCELLED and has these times, and its maintenance is live, ACTIVE and names the
+    tag with an impact other than UP. One BatchGetItem round (its calls run at once)."""
+    pairs = sorted({(w["maintenance_id"], w["event_id"]) for w in windows})
+    found = event_items.get_events_and_maintenances_at_once(store, pairs)
+    confirmed = []
+    for w in windows:
+        event = found.get((w["maintenance_id"], w["event_id"]))
+        maintenance = found.get((w["maintenance_id"], None))
         impact = indexed_tags(maintenance).get(tag)
-        if impact is not None:
-            directory[int(maintenance["id"])] = directory_entry(maintenance, impact)
-    for mid in missing:
-        if directory.get(mid, {}).get("stub"):
-            del directory[mid]
+        if impact is not None and maintenance is not None and filed_window(event) == w:
+            confirmed.append((w, maintenance, impact))
+    return confirmed
 
 
-def _feed_item(filed: Item, entry: Item, at: int, ready_window: int) -> dict[str, Any]:
+def _feed_item(filed: Item, maintenance: Item, at: int, ready_window: int) -> dict[str, Any]:
     event = {
         "id": filed["event_id"],
         "maintenance_id": filed["maintenance_id"],
@@ -290,35 +309,33 @@ def _feed_item(filed: Item, entry: Item, at: int, ready_window: int) -> dict[str
         "end_date_time": filed["end"],
         "status": status_from_time(at, filed["start"], filed["end"], ready_window),
     }
-    return feed_entry(event, {**entry, "monitors": entry.get("monitors") or []})
+    return feed_entry(event, {**maintenance, "monitors": maintenance.get("monitors") or []})
 
 
 def monitor_status(store: Store, tag: str, at: int, ready_window: int) -> dict[str, Any]:
-    """The monitor's maintenance state at second `at` (see the module doc)."""
+    """The monitor's maintenance state at second `at` (see the module doc): at most 2
+    round trips plus the confirming BatchGetItem."""
     with ThreadPoolExecutor(2) as pool:
         at_future = pool.submit(window_items.windows_at, store, tag, at)
-        next_future = pool.submit(window_items.next_window, store, tag, at)
-        filed, directory = at_future.result()
-        upcoming = next_future.result()
+        next_future = pool.submit(window_items.next_windows, store, tag, at, NEXT_CANDIDATES)
+        filed, upcoming = at_future.result(), next_future.result()
     containing = {w["event_id"]: w for w in filed if w["start"] <= at < w["end"]}
-    windows = sorted(containing.values(), key=lambda w: (w["start"], w["event_id"]))
-    wanted = [w["maintenance_id"] for w in windows]
-    if upcoming is not None:
-        wanted.append(upcoming["maintenance_id"])
-    _complete_directory(store, tag, directory, wanted)
-    windows = [w for w in windows if w["maintenance_id"] in directory]
-    impacts = {directory[w["maintenance_id"]]["impact"] for w in windows}
-    if upcoming is not None and upcoming["maintenance_id"] not in directory:
-        upcoming = None
+    true_now = _confirmed(store, tag, [*containing.values(), *upcoming])
+    current = [c for c in true_now if c[0]["event_id"] in containing]
+    current.sort(key=lambda c: (IMPACT_ORDER.index(c[2]), c[0]["start"], c[0]["event_id"]))
+    following = [c for c in true_now if c[0]["event_id"] not in containing and c[0]["start"] > at]
+    following.sort(key=lambda c: (c[0]["start"], c[0]["event_id"]))
+    # The most severe windows are kept, then listed in start order, as they always were.
+    listed = sorted(current[:MAX_LISTED_EVENTS], key=lambda c: (c[0]["start"], c[0]["event_id"]))
     return {
         "monitor_tag": tag,
         "at": at,
-        "in_maintenance": bool(windows),
-        "impact": next((i for i in IMPACT_ORDER if i in impacts), None),
-        "events": [
-            _feed_item(w, directory[w["maintenance_id"]], at, ready_window) for w in windows
-        ],
+        "in_maintenance": bool(current),
+        "impact": current[0][2] if current else None,
+        "events": [_feed_item(w, m, at, ready_window) for w, m, _ in listed],
+        "events_total": len(current),
+        "truncated": len(current) > len(listed),
         "next": None
-        if upcoming is None
-        else _feed_item(upcoming, directory[upcoming["maintenance_id"]], at, ready_window),
+        if not following
+        else _feed_item(following[0][0], following[0][1], at, ready_window),
     }

@@ -100,9 +100,10 @@ def count_key(level: int, at: int) -> dict[str, str]:
     return {"PK": count_pk(level, parent), "SK": pad(bucket)}
 
 
-def counted_batch_key(digest: str, chunk: int) -> dict[str, str]:
-    """Marks one chunk of a stream batch as counted, so a retried batch is not counted twice."""
-    return {"PK": f"COUNTED#{digest}", "SK": pad(chunk)}
+def counted_record_key(event_id: str) -> dict[str, str]:
+    """Marks one stream record (by its eventID, unique in the stream) as counted, so however
+    Lambda retries, bisects or redelivers it, its deltas are added once."""
+    return {"PK": f"COUNTED#{event_id}", "SK": "R"}
 
 
 def open_pk(maintenance_id: int) -> str:
@@ -162,13 +163,13 @@ def idempotency_pk(api_key_digest: str) -> str:
 # -- monitor windows (docs/data-model.md, "Monitor windows") ---------------------------------
 # A window [start, end) of duration d is filed at level ceil(log2 d), in the level's bucket of
 # 2^level seconds that holds its start; every timestamp the API accepts is below 2^38, so
-# levels 0..38 hold any window. Maintenances are listed per tag in DIRECTORY_SHARDS items.
+# levels 0..38 hold any window. The tags ever filed are listed in TAG_REGISTRY_SHARDS items.
 WINDOW_TOP_LEVEL = 38
-DIRECTORY_SHARDS = 16
+TAG_REGISTRY_SHARDS = 16
 
 
 def monitor_windows_pk(tag: str) -> str:
-    """The partition of one monitor tag's window buckets and maintenance directory."""
+    """The partition of one monitor tag's window buckets."""
     return f"MW#{tag}"
 
 
@@ -197,22 +198,20 @@ def stabbing_keys(tag: str, at: int) -> list[dict[str, str]]:
     ]
 
 
-def directory_key(tag: str, maintenance_id: int) -> dict[str, str]:
-    return {"PK": monitor_windows_pk(tag), "SK": f"D#{maintenance_id % DIRECTORY_SHARDS:02d}"}
+def tag_registry_key(tag: str) -> dict[str, str]:
+    """The registry shard naming `tag` among the tags ever filed (the reconciler's list of
+    tags to sweep). `MW#` with no tag: tags are never empty, so no tag's partition."""
+    shard = sum(tag.encode()) % TAG_REGISTRY_SHARDS
+    return {"PK": monitor_windows_pk(""), "SK": f"T#{shard:02d}"}
 
 
-def directory_keys(tag: str) -> list[dict[str, str]]:
-    return [directory_key(tag, shard) for shard in range(DIRECTORY_SHARDS)]
+def tag_registry_keys() -> list[dict[str, str]]:
+    return [{"PK": monitor_windows_pk(""), "SK": f"T#{s:02d}"} for s in range(TAG_REGISTRY_SHARDS)]
 
 
 def window_attribute(event_id: int) -> str:
     """A window's attribute in its bucket items."""
     return f"e{event_id}"
-
-
-def directory_attribute(maintenance_id: int) -> str:
-    """A maintenance's attribute in its directory shard."""
-    return f"m{maintenance_id}"
 
 
 def next_windows_pk(tag: str) -> str:

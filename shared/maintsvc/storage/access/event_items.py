@@ -42,18 +42,38 @@ def get_maintenance_and_event(
 
 
 def get_events_and_maintenances(
-    store: Store, events: Iterable[tuple[int, int]]
+    store: Store, events: Iterable[tuple[int, int]], maintenance_ids: Iterable[int] = ()
 ) -> dict[tuple[str, str], Item]:
-    """Events given as (maintenance id, event id) and their maintenances' META, in one
-    BatchGetItem, by (PK, SK)."""
-    wanted: dict[tuple[str, str], Mapping[str, str]] = {}
-    for maintenance_id, event_id in events:
-        for key in (
-            keys.event_key(maintenance_id, event_id),
-            keys.maintenance_key(maintenance_id),
-        ):
-            wanted[(key["PK"], key["SK"])] = key
+    """Events given as (maintenance id, event id), their maintenances' META and those of
+    `maintenance_ids`, in one BatchGetItem (per 100 keys), by (PK, SK)."""
+    wanted = _event_and_maintenance_keys(events, maintenance_ids)
     return {(i["PK"], i["SK"]): i for i in store.batch_get(list(wanted.values()))}
+
+
+def get_events_and_maintenances_at_once(
+    store: Store, events: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int | None], Item]:
+    """Events and their maintenances' META, the calls of 100 keys at once: keyed
+    (maintenance id, event id) for events and (maintenance id, None) for META."""
+    wanted = _event_and_maintenance_keys(events, ())
+    found: dict[tuple[int, int | None], Item] = {}
+    for item in store.batch_get_at_once(list(wanted.values())):
+        mid = int(item["PK"].split("#", 1)[1])
+        found[(mid, None if item["SK"] == "META" else int(item["SK"][2:]))] = item
+    return found
+
+
+def _event_and_maintenance_keys(
+    events: Iterable[tuple[int, int]], maintenance_ids: Iterable[int]
+) -> dict[tuple[str, str], Mapping[str, str]]:
+    wanted: dict[tuple[str, str], Mapping[str, str]] = {}
+    pairs = list(events)
+    for key in [
+        *(keys.event_key(m, e) for m, e in pairs),
+        *(keys.maintenance_key(m) for m in {*(m for m, _ in pairs), *maintenance_ids}),
+    ]:
+        wanted[(key["PK"], key["SK"])] = key
+    return wanted
 
 
 def count_events(store: Store, maintenance_id: int, cap: int) -> int:

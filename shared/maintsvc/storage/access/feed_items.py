@@ -62,7 +62,7 @@ def add_to_counter(key: Mapping[str, str], deltas: Mapping[str, int]) -> TxActio
     return TxAction.update(dict(key), expression, values, names)
 
 
-def mark_counted(digest: str, chunk: int, expires_at: int) -> TxAction:
-    """Pattern 22: the marker that a chunk of a stream batch was counted (fails if it was)."""
-    item = {**keys.counted_batch_key(digest, chunk), "expires_at": expires_at}
+def mark_counted(event_id: str, expires_at: int) -> TxAction:
+    """Pattern 22: the marker that one stream record was counted (fails if it was)."""
+    item = {**keys.counted_record_key(event_id), "expires_at": expires_at}
     return TxAction.put(item, "attribute_not_exists(PK)")

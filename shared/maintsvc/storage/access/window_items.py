@@ -1,10 +1,10 @@
 """The monitor-window index (docs/data-model.md, "Monitor windows", patterns 23-27).
 
-Per monitor tag: window buckets and the maintenance directory under
-`MW#<tag>`, and the tag's windows in start order under `MN#<tag>`. The
-indexer writes them with idempotent single-attribute updates (no
+Per monitor tag: window buckets under `MW#<tag>` and the tag's windows in
+start order under `MN#<tag>`; the registry of tags ever filed under `MW#`.
+The indexer writes them with idempotent single-attribute updates (no
 read-modify-write), the monitor route reads them in one BatchGetItem and one
-Query.
+Query, then confirms what it found against the events (pattern 10).
 """
 
 import contextlib
@@ -81,58 +81,56 @@ def windows_of_maintenance(store: Store, tag: str, maintenance_id: int) -> list[
     return [{field: item[field] for field in WINDOW_FIELDS} for item in found]
 
 
-def set_directory_entry(
-    store: Store, tag: str, maintenance_id: int, entry: Mapping[str, Any]
-) -> bool:
-    """Pattern 25: a maintenance's feed fields in its tag's directory shard; False when the
-    shard would pass 400 KB (the caller files a stub the reader completes)."""
-    try:
-        store.update(
-            keys.directory_key(tag, maintenance_id),
-            "SET #m = :d",
-            {":d": dict(entry)},
-            {"#m": keys.directory_attribute(maintenance_id)},
-        )
-    except ItemTooLarge:
-        return False
-    return True
+def register_tags(store: Store, tags: Iterable[str]) -> None:
+    """Pattern 25: tags into the registry of tags ever filed (`ADD` to a string set:
+    idempotent, one UpdateItem per registry shard touched)."""
+    by_shard: dict[tuple[str, str], set[str]] = {}
+    for tag in tags:
+        key = keys.tag_registry_key(tag)
+        by_shard.setdefault((key["PK"], key["SK"]), set()).add(tag)
+    for (pk, sk), names in sorted(by_shard.items()):
+        store.update({"PK": pk, "SK": sk}, "ADD tags :t", {":t": names})
 
 
-def remove_directory_entry(store: Store, tag: str, maintenance_id: int) -> None:
-    """Pattern 25: a maintenance leaves its tag's directory (no item is created)."""
-    with contextlib.suppress(ConditionFailed):
-        store.update(
-            keys.directory_key(tag, maintenance_id),
-            "REMOVE #m",
-            names={"#m": keys.directory_attribute(maintenance_id)},
-            condition="attribute_exists(#m)",
-        )
+def registered_tags(store: Store) -> list[str]:
+    """Pattern 25: every tag ever filed (one BatchGetItem of the registry shards), sorted."""
+    found = store.batch_get(keys.tag_registry_keys())
+    return sorted({tag for item in found for tag in item.get("tags", ())})
 
 
-def windows_at(store: Store, tag: str, at: int) -> tuple[list[Item], dict[int, Item]]:
-    """Pattern 26: one BatchGetItem of the bucket of every level holding `at` and the tag's
-    directory shards: (the windows filed there, which the caller filters to those containing
-    `at`; the directory, maintenance id -> entry)."""
-    bucket_keys = keys.stabbing_keys(tag, at)
-    directory_keys = keys.directory_keys(tag)
-    found = store.batch_get([*bucket_keys, *directory_keys])
-    bucket_sks = {k["SK"] for k in bucket_keys}
-    windows: list[Item] = []
-    directory: dict[int, Item] = {}
-    for item in found:
-        values = [v for name, v in item.items() if name not in ("PK", "SK")]
-        if item["SK"] in bucket_sks:
-            windows.extend(values)
-        else:
-            directory.update((int(entry["maintenance_id"]), entry) for entry in values)
-    return windows, directory
+def windows_at(store: Store, tag: str, at: int) -> list[Item]:
+    """Pattern 26: one BatchGetItem of the bucket of every level that can hold a window
+    containing `at`: the windows filed there (the caller keeps those containing `at`)."""
+    found = store.batch_get(keys.stabbing_keys(tag, at))
+    return [v for item in found for name, v in item.items() if name not in ("PK", "SK")]
 
 
-def next_window(store: Store, tag: str, at: int) -> Item | None:
-    """Pattern 27: the tag's first window starting after `at` (Query, Limit 1)."""
+def next_windows(store: Store, tag: str, at: int, limit: int) -> list[Item]:
+    """Pattern 27: the tag's first `limit` windows starting after `at` (Query with Limit)."""
     found = store.query(
         "PK = :pk AND SK > :after",
         {":pk": keys.next_windows_pk(tag), ":after": keys.queue_upper_bound(at)},
-        limit=1,
+        limit=limit,
     )
-    return {field: found[0][field] for field in WINDOW_FIELDS} if found else None
+    return [{field: item[field] for field in WINDOW_FIELDS} for item in found]
+
+
+def start_order_page(
+    store: Store, tag: str, after: str | None, limit: int
+) -> tuple[list[Item], str | None]:
+    """Pattern 28: one page of a tag's windows in start order after sort key `after` (the
+    reconciler's sweep); the page and the sort key to continue from (None: the end)."""
+    condition, values = "PK = :pk", {":pk": keys.next_windows_pk(tag)}
+    if after is not None:
+        condition, values = "PK = :pk AND SK > :after", {**values, ":after": after}
+    found = store.query(condition, values, limit=limit)
+    page = [{field: item[field] for field in WINDOW_FIELDS} for item in found]
+    return page, (found[-1]["SK"] if len(found) == limit else None)
+
+
+def filed_in_start_order(store: Store, slots: Iterable[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """Pattern 28: which of these (tag, window) pairs have their start-order item (one
+    BatchGetItem per 100), as `<tag> <sort key>` strings."""
+    wanted = [keys.next_window_key(tag, w["start"], w["event_id"]) for tag, w in slots]
+    found = store.batch_get(wanted) if wanted else []
+    return {f"{item['PK'][len('MN#') :]} {item['SK']}" for item in found}
