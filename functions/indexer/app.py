@@ -1,9 +1,14 @@
 """Lambda on the table's stream: keeps the derived read models, the feed's counters
-(maintsvc.derived.feed_counters) and the monitor-window index (maintsvc.derived.monitor_windows).
+(maintsvc.derived.feed_counters) and the monitor-window index
+(maintsvc.derived.monitor_windows).
 
-A failed batch raises: Lambda retries it (bisecting on repeated failure); the
-counters apply a batch at most once, and the window index's writes are
-idempotent, so a retried batch converges.
+Lambda delivers a record more than once (a failed batch is retried, bisected,
+or delivered again after a lost checkpoint), so both parts are exact under
+any delivery: the window index files each touched event as it is now, and
+each record's counter deltas are added once (its COUNTED# marker). The
+idempotent window writes go first and the counting last, so a failure
+leaves nothing half-counted for a retry to find (docs/decisions.md, "Exact
+under failure").
 """
 
 from typing import Any
@@ -22,6 +27,6 @@ from maintsvc.storage.store import Store
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store = Store(load_settings().table_name)
     records = event.get("Records", [])
-    chunks = count_stream_batch(store, records, now_seconds())
     windows = index_stream_batch(store, records)
-    return {"records": len(records), "counter_transactions": chunks, "window_writes": windows}
+    counted = count_stream_batch(store, records, now_seconds())
+    return {"records": len(records), "records_counted": counted, "window_writes": windows}
