@@ -10,8 +10,8 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl api-keys list
     maintctl api-keys revoke NAME
     maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
-    maintctl recount-feed                                # rebuild the feed's counters
-    maintctl index-monitors                              # backfill the monitor-window index
+    maintctl recount-feed [--settle SECONDS]             # repair the feed's counters
+    maintctl index-monitors                              # repair the monitor-window index
 """
 
 import argparse
@@ -23,8 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
-from maintsvc.derived import monitor_windows
-from maintsvc.derived.feed_counters import recount_feed
+from maintsvc.derived.reconcile import repair_counters, repair_windows
 from maintsvc.edge import apikeys
 from maintsvc.lifecycle.scheduler import run_tick
 from maintsvc.storage.store import Store
@@ -73,16 +72,22 @@ def _tick(store: Store, settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _recount(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    """Rebuild the feed's counters from the events (after IndexerFailureQueueAlarm)."""
-    counted, fixed = recount_feed(store)
-    print(f"recounted {counted} events; {fixed} counter items rewritten")
+    """Recount every feed bucket twice, `--settle` seconds apart, and fix the counters that
+    differed the same way both times (safe while writes continue). The reconciler does the
+    same on its own within the hour; this is for not waiting."""
+    report = repair_counters(store, args.settle)
+    print(f"{report.counters_fixed} counter items rewritten in table {settings.table_name}")
     return 0
 
 
 def _index_monitors(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    """File what the monitor-window index lacks: data written before the indexer kept it."""
-    filed = monitor_windows.index_existing(store)
-    print(f"Filed {filed} monitor windows in table {settings.table_name}.")
+    """Remove every filed window that is not true and file every missing one (data written
+    before the indexer kept the index, records it gave up on)."""
+    report = repair_windows(store)
+    print(
+        f"Filed {report.windows_filed} and removed {report.windows_removed} monitor windows "
+        f"in table {settings.table_name}."
+    )
     return 0
 
 
@@ -109,12 +114,20 @@ def _parser() -> argparse.ArgumentParser:
     tick.set_defaults(run=_tick)
 
     recount = commands.add_parser(
-        "recount-feed", help="rebuild the feed's counters from the events (a repair)"
+        "recount-feed", help="repair the feed's counters from the events (safe while writing)"
+    )
+    recount.add_argument(
+        "--settle",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="time between the two recounts: longer than the indexer's lag (default 15)",
     )
     recount.set_defaults(run=_recount)
 
     backfill = commands.add_parser(
-        "index-monitors", help="file existing maintenances' windows in the monitor-window index"
+        "index-monitors",
+        help="repair the monitor-window index: file missing windows, remove untrue ones",
     )
     backfill.set_defaults(run=_index_monitors)
     return parser

@@ -294,6 +294,15 @@ class ScheduleSpec:
     def rule_name(self) -> str:
         return f"{LOCAL_STACK_NAME}-{self.function.logical_id}{self.event_name}"
 
+    @property
+    def every_minutes(self) -> int:
+        """The period of a `rate(N minute[s])` or `rate(N hour[s])` expression, in minutes
+        (1 for anything else: the local ticker runs it every tick)."""
+        match = re.fullmatch(r"rate\((\d+) (minute|hour)s?\)", self.expression.strip())
+        if match is None:
+            return 1
+        return max(1, int(match.group(1)) * (60 if match.group(2) == "hour" else 1))
+
 
 @dataclass(frozen=True)
 class StreamSpec:

@@ -87,10 +87,10 @@ class _Worker:
 
 
 class Ticker(_Worker):
-    """Invokes every Schedule function at start and then every `interval` seconds.
-
-    The template's rates are not parsed: the service's only schedule is
-    rate(1 minute), and DEV_TICK_SECONDS speeds it up for tests and demos.
+    """Invokes every Schedule function at start and then at its rate, counted in ticks of
+    `interval` seconds standing for a minute each: rate(1 minute) every tick, rate(5
+    minutes) (the reconciler) every fifth. DEV_TICK_SECONDS speeds both up for tests and
+    demos.
     A failing tick is logged and the next one runs as usual, as with
     EventBridge (the rule has no retries).
     """
@@ -105,12 +105,16 @@ class Ticker(_Worker):
         self._region = region
 
     def _run(self) -> None:
+        ticks = 0
         while not self._stopping.is_set():
             for schedule in self._schedules:
+                if ticks % schedule.every_minutes:
+                    continue
                 try:
                     self._lambdas.invoke(schedule.function, scheduled_event(schedule, self._region))
                 except Exception:
                     _log_failure(f"{schedule.function.logical_id} tick failed")
+            ticks += 1
             self._stopping.wait(self._interval)
 
 

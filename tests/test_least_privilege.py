@@ -8,13 +8,14 @@ grants it: a grant nobody uses fails, and so does a code path whose action is
 missing (it would be AccessDenied on AWS, which moto never checks).
 """
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, Caller, LambdaContext, load_function, valid_body
+from tests.conftest import NOW, TABLE, Caller, LambdaContext, load_function, valid_body
 from tests.test_template_guardrails import DYNAMODB_GRANTS, RESOURCES
 
 TRANSACT_PARTS = {
@@ -186,6 +187,17 @@ def test_each_function_is_granted_exactly_what_it_uses(
     for at in (fourth - 300, fourth, fourth + 900, NOW + 12 * DAY, NOW + 60 * DAY):
         tick(at, clock)  # purge; READY, ONGOING, COMPLETED; top-up; expiry
     load_function("notifier").lambda_handler({"Records": all_stream_records()}, LambdaContext())
+    # A window the index holds but is not true (its record given up): the sweep removes it.
+    from maintsvc.storage.access import window_items
+    from maintsvc.storage.store import Store
+
+    stale = window_items.window(hourly["id"], 10**9, NOW, NOW + 60)
+    window_items.write_start_order(Store(TABLE), [("db", stale)], [])
+    reconciler = load_function("reconciler")
+    monkeypatch.setattr(reconciler, "MAX_UNITS_PER_RUN", 2)  # its first page holds the stale one
+    reconciler.lambda_handler({}, LambdaContext(deadline=time.monotonic() + 240))
+    left, _ = window_items.start_order_page(Store(TABLE), "db", None, 100)
+    assert all(w["event_id"] != 10**9 for w in left)
 
     for function, granted in DYNAMODB_GRANTS.items():
         needed = {action for action, _ in granted if action.split(":")[1] not in STREAM_READS}

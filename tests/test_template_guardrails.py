@@ -97,6 +97,12 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("PutItem", "UpdateItem", "BatchWriteItem", "BatchGetItem", "Query"), TABLE_ARN
     )
     | {(action, json.dumps(STREAM_ARN, sort_keys=True)) for action in STREAM_ACTIONS},
+    # The sweep: the checkpoint (Get/Put), windows and counters (Update, BatchWriteItem), the
+    # listing, feed partitions and purge queue it reads (Query on indexes), events (BatchGet).
+    "ReconcilerFunction": _grants(
+        ("GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "BatchWriteItem"),
+        *TABLE_AND_INDEXES,
+    ),
 }
 
 
@@ -491,6 +497,14 @@ SINGLE_METRIC_ALARMS: dict[str, tuple[Any, ...]] = {
     "IndexerFailureQueueAlarm": (
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("IndexerFailureQueue"),
         "Maximum", 300, "GreaterThanThreshold", 0, 1, None,
+    ),
+    "ReconcilerErrorsAlarm": (
+        "AWS/Lambda", "Errors", _function("ReconcilerFunction"), "Sum", 300,
+        "GreaterThanOrEqualToThreshold", 1, 3, 2,
+    ),
+    "DerivedStateDriftAlarm": (
+        "MaintenanceWindows", "DerivedStateDrift", SERVICE, "Sum", 300,
+        "GreaterThanOrEqualToThreshold", 1, 1, None,
     ),
     "WindowBucketFullAlarm": (
         "MaintenanceWindows", "WindowBucketsFull", SERVICE, "Sum", 300,

@@ -414,7 +414,7 @@ def test_maintctl_files_what_was_written_before_the_index(
         create(call, [{"monitor_tag": "db"}], status="INACTIVE")
         assert state(call, "db", START)["in_maintenance"] is False
     assert maintctl.main(["index-monitors"]) == 0
-    assert "Filed 2 monitor windows" in capsys.readouterr().out
+    assert "Filed 2 and removed 0 monitor windows" in capsys.readouterr().out
     body = state(call, "db", START)
     assert (body["impact"], body["next"]["event_start_date_time"]) == ("DOWN", START + 86400)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from maintsvc.lifecycle.statuses import EVENT_STATUSES
 from maintsvc.storage import keys
-from maintsvc.storage.access import event_items, feed_items, maintenance_items, work_queues
+from maintsvc.storage.access import feed_items
 from maintsvc.storage.store import Item, Store, TransactionCancelled, from_item
 
 LEVELS = range(keys.COUNT_TOP_LEVEL + 1)
@@ -230,51 +230,3 @@ def feed_buckets_within(store: Store, top_bucket: int) -> list[FeedBucket]:
     """The level-3 buckets of one top-level bucket (a feed page that reaches that far)."""
     items = feed_items.counters_from(store, keys.FEED_BUCKET_LEVEL, top_bucket, 0)
     return [FeedBucket(int(item["SK"]), _counts_of(item)) for item in items]
-
-
-# -- repair -----------------------------------------------------------------------------
-
-
-def _stored_counters(store: Store) -> dict[tuple[str, str], dict[str, int]]:
-    """Every counter item, walked from the top level down (no Scan)."""
-    found: dict[tuple[str, str], dict[str, int]] = {}
-    parents: list[int | None] = [None]
-    for level in reversed(LEVELS):
-        children: list[int | None] = []
-        for parent in parents:
-            for item in feed_items.counters_from(store, level, parent, 0):
-                found[(item["PK"], item["SK"])] = _counts_of(item)
-                children.append(int(item["SK"]))
-        parents = children
-    return found
-
-
-def recount_feed(store: Store) -> tuple[int, int]:
-    """Rewrite every counter from the events themselves; (events counted, counters fixed).
-
-    The repair for counters that missed stream records (a batch the indexer
-    gave up on after a day). It reads every maintenance's events, those of
-    maintenances still being purged included (their deletion will be
-    counted), so it is an operator's command, not a request path. Run it
-    when the indexer has caught up (IteratorAge near 0) and writes are
-    quiet: records not yet counted when it reads, or counts added while it
-    writes, would be off by those records. Running it again fixes that.
-    """
-    maintenances = maintenance_items.list_maintenances(store, None, None)
-    maintenances += list(work_queues.deletions_to_finish(store, keys.MAX_PADDED))
-    wanted: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    counted = 0
-    for maintenance in maintenances:
-        for event in event_items.events_of_maintenance(store, maintenance["id"]):
-            counted += 1
-            for level in LEVELS:
-                key = keys.count_key(level, int(event["start_date_time"]))
-                wanted[(key["PK"], key["SK"])][str(event["status"])] += 1
-    stored = _stored_counters(store)
-    fixed = 0
-    for pk, sk in sorted(set(wanted) | set(stored)):
-        counts = dict(wanted.get((pk, sk), {}))
-        if counts != {s: n for s, n in stored.get((pk, sk), {}).items() if n}:
-            feed_items.replace_counter(store, {"PK": pk, "SK": sk}, counts)
-            fixed += 1
-    return counted, fixed

@@ -28,7 +28,7 @@ from maintsvc.errors import ValidationError
 from maintsvc.lifecycle.statuses import CANCELLED, status_from_time
 from maintsvc.numbers import MONITOR_TAG, timestamp_text
 from maintsvc.observability import logger
-from maintsvc.storage.access import event_items, maintenance_items, window_items
+from maintsvc.storage.access import event_items, window_items
 from maintsvc.storage.items import feed_entry, is_live
 from maintsvc.storage.store import Item, Store, from_item
 
@@ -252,21 +252,6 @@ def index_stream_batch(store: Store, records: Sequence[Mapping[str, Any]]) -> in
     return writer.flush()
 
 
-def index_existing(store: Store) -> int:
-    """Backfill: file the windows of every listed maintenance (data written before the
-    indexer kept this index); returns the windows filed. Idempotent."""
-    filed = 0
-    for maintenance in maintenance_items.list_maintenances(store, None, None):
-        tags = indexed_tags(maintenance)
-        if not tags:
-            continue
-        window_items.register_tags(store, tags)
-        writer = _Writer(store)
-        _file_events_of(writer, maintenance["id"], sorted(tags))
-        filed += writer.flush()
-    return filed
-
-
 # -- answering the route ----------------------------------------------------------------
 
 
@@ -285,7 +270,9 @@ def parse_request(monitor_tag: str, query: Mapping[str, str] | None, now: int) -
     return monitor_tag, at
 
 
-def _confirmed(store: Store, tag: str, windows: Sequence[Item]) -> list[tuple[Item, Item, str]]:
+def confirmed_windows(
+    store: Store, tag: str, windows: Sequence[Item]
+) -> list[tuple[Item, Item, str]]:
     """The windows that are true now, with their maintenance and impact: the event exists,
     is not CANCELLED and has these times, and its maintenance is live, ACTIVE and names the
     tag with an impact other than UP. One BatchGetItem round (its calls run at once)."""
@@ -320,7 +307,7 @@ def monitor_status(store: Store, tag: str, at: int, ready_window: int) -> dict[s
         next_future = pool.submit(window_items.next_windows, store, tag, at, NEXT_CANDIDATES)
         filed, upcoming = at_future.result(), next_future.result()
     containing = {w["event_id"]: w for w in filed if w["start"] <= at < w["end"]}
-    true_now = _confirmed(store, tag, [*containing.values(), *upcoming])
+    true_now = confirmed_windows(store, tag, [*containing.values(), *upcoming])
     current = [c for c in true_now if c[0]["event_id"] in containing]
     current.sort(key=lambda c: (IMPACT_ORDER.index(c[2]), c[0]["start"], c[0]["event_id"]))
     following = [c for c in true_now if c[0]["event_id"] not in containing and c[0]["start"] > at]

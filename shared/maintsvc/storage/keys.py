@@ -106,6 +106,10 @@ def counted_record_key(event_id: str) -> dict[str, str]:
     return {"PK": f"COUNTED#{event_id}", "SK": "R"}
 
 
+# The reconciler's checkpoint (maintsvc.derived.reconcile).
+RECONCILE_KEY = {"PK": "RECONCILE", "SK": "STATE"}
+
+
 def open_pk(maintenance_id: int) -> str:
     """GSI4PK: a maintenance's events that are not yet COMPLETED or CANCELLED."""
     return f"OPEN#{maintenance_id}"

@@ -1,9 +1,10 @@
 """The feed's index partitions (GSI2) and its counters (docs/data-model.md, "The feed")."""
 
 from collections.abc import Mapping
+from typing import Any
 
 from maintsvc.storage import keys
-from maintsvc.storage.store import Item, Store, TxAction
+from maintsvc.storage.store import ConditionFailed, Item, Store, TxAction
 
 # Counter attribute names: one number per status (status names are plain attribute names,
 # but two of them are DynamoDB reserved words, so every one goes through #names).
@@ -44,6 +45,45 @@ def counters_from(store: Store, level: int, parent: int | None, lowest: int) -> 
         "PK = :pk AND SK >= :lo",
         {":pk": keys.count_pk(level, parent), ":lo": keys.pad(lowest)},
     )
+
+
+def feed_bucket_all(store: Store, status: str, bucket: int) -> list[Item]:
+    """Pattern 29: every event of one status in one feed bucket (the reconciler's recount)."""
+    return store.query("GSI2PK = :pk", {":pk": keys.feed_bucket_pk(status, bucket)}, index="GSI2")
+
+
+def replace_counter_if(
+    store: Store, key: Mapping[str, str], counts: Mapping[str, int], expected: Mapping[str, int]
+) -> bool:
+    """Pattern 29: a counter item set to exactly `counts`, only if it still holds
+    `expected` (an ADD landing meanwhile makes it refuse: False)."""
+    names = dict(COUNTER_NAMES)
+    values: dict[str, Any] = {":zero": 0}
+    conditions, sets, removes = [], [], []
+    for name, status in COUNTER_NAMES.items():
+        if expected.get(status):
+            values[f":e{name[1:]}"] = expected[status]
+            conditions.append(f"{name} = :e{name[1:]}")
+        else:
+            conditions.append(f"(attribute_not_exists({name}) OR {name} = :zero)")
+        if counts.get(status):
+            values[f":n{name[1:]}"] = counts[status]
+            sets.append(f"{name} = :n{name[1:]}")
+        else:
+            removes.append(name)
+    expression = " ".join(
+        part
+        for part in (
+            f"SET {', '.join(sets)}" if sets else "",
+            f"REMOVE {', '.join(removes)}" if removes else "",
+        )
+        if part
+    )
+    try:
+        store.update(dict(key), expression, values, names, condition=" AND ".join(conditions))
+    except ConditionFailed:
+        return False
+    return True
 
 
 def replace_counter(store: Store, key: Mapping[str, str], counts: Mapping[str, int]) -> None:

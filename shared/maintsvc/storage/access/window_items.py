@@ -134,3 +134,28 @@ def filed_in_start_order(store: Store, slots: Iterable[tuple[str, Mapping[str, A
     wanted = [keys.next_window_key(tag, w["start"], w["event_id"]) for tag, w in slots]
     found = store.batch_get(wanted) if wanted else []
     return {f"{item['PK'][len('MN#') :]} {item['SK']}" for item in found}
+
+
+def bucket_page(
+    store: Store, tag: str, after: str | None, limit: int
+) -> tuple[list[Item], str | None]:
+    """Pattern 28: one page of a tag's window buckets after sort key `after`: the windows
+    filed in them, and the sort key to continue from (None: the end)."""
+    found = store.query(
+        "PK = :pk AND SK > :after",
+        {":pk": keys.monitor_windows_pk(tag), ":after": after or "B#"},
+        limit=limit,
+    )
+    buckets = [i for i in found if i["SK"].startswith("B#")]
+    windows = [v for item in buckets for name, v in item.items() if name not in ("PK", "SK")]
+    more = len(found) == limit and len(buckets) == len(found)
+    return windows, (found[-1]["SK"] if more else None)
+
+
+def unfile_everywhere(store: Store, tag: str, windows: Iterable[Mapping[str, Any]]) -> None:
+    """Pattern 28: windows out of their buckets and the tag's start order (the reconciler's
+    removal of what is filed but not true)."""
+    listed = list(windows)
+    for filed in listed:
+        unfile_from_bucket(store, tag, filed)
+    write_start_order(store, [], [(tag, filed) for filed in listed])
