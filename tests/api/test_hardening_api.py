@@ -191,6 +191,50 @@ def test_tabs_and_line_breaks_are_fine_in_a_description(call: Caller, clock: Any
     assert m["description"] == "Steps:\n\t1. drain\r\n\t2. upgrade"
 
 
+# Bidi embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069), each end of
+# both ranges; their neighbours and right-to-left text itself are ordinary text.
+BIDI_CONTROLS = ["\u202a", "\u202e", "\u2066", "\u2069"]
+NOT_BIDI_CONTROLS = ["\u2029", "\u202f", "\u2065", "\u206a"]
+RIGHT_TO_LEFT = [
+    "\u05ea\u05d7\u05d6\u05d5\u05e7\u05d4 \u05de\u05ea\u05d5\u05db\u05e0\u05e0\u05ea",  # Hebrew
+    "\u0635\u064a\u0627\u0646\u0629 \u0645\u062c\u062f\u0648\u0644\u0629",  # Arabic
+]
+
+
+@pytest.mark.parametrize("field", ["title", "description"])
+@pytest.mark.parametrize("control", BIDI_CONTROLS, ids=lambda c: f"U+{ord(c):04X}")
+def test_bidi_controls_are_a_400_naming_the_field(
+    call: Caller, clock: Any, store: Store, field: str, control: str
+) -> None:
+    from maintsvc.storage import keys
+
+    message = bad_request(f"{field} must not contain bidirectional control characters")
+    text = f"db {control}1.2 gnikrow"
+    response = call("POST", "/api/v4/maintenances", body=valid_body(**{field: text}))
+    assert (response.status, response.json) == (400, message)
+    m = create(call)
+    patched = call("PATCH", f"/api/v4/maintenances/{m['id']}", body={field: control})
+    assert (patched.status, patched.json) == (400, message)
+    stored = store.get(keys.maintenance_key(m["id"]))
+    assert stored is not None and stored["title"] == "Nightly Deploy"
+    assert stored.get("description") is None
+
+
+@pytest.mark.parametrize("field", ["title", "description"])
+@pytest.mark.parametrize(
+    "text",
+    [f"a{c}b" for c in NOT_BIDI_CONTROLS] + RIGHT_TO_LEFT,
+    ids=[f"U+{ord(c):04X}" for c in NOT_BIDI_CONTROLS] + ["hebrew", "arabic"],
+)
+def test_neighbours_of_the_bidi_controls_and_right_to_left_text_are_accepted(
+    call: Caller, clock: Any, field: str, text: str
+) -> None:
+    created = create(call, **{field: text})
+    assert created[field] == text
+    patched = call("PATCH", f"/api/v4/maintenances/{created['id']}", body={field: text + "!"})
+    assert (patched.status, patched.json["maintenance"][field]) == (200, text + "!")
+
+
 # -- 5. numbers too long for int() -------------------------------------------------------------
 
 

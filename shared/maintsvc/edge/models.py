@@ -29,6 +29,11 @@ MAX_DESCRIPTION = 10000
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A description may keep its layout: tab, line feed, carriage return.
 DESCRIPTION_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidi embeddings, overrides and isolates (LRE..RLO, LRI..PDI): invisible, they reorder
+# the text around them on a status page (a title can be made to read as another one).
+# Right-to-left text itself needs none of them (docs/decisions.md, "Text must be Unicode
+# text without control or bidi control characters").
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 class _Missing:
@@ -56,13 +61,16 @@ def timestamp(value: Any, field: str) -> int:
 
 
 def _text(value: str, field: str, forbidden: re.Pattern[str]) -> str:
-    """Text DynamoDB can store (UTF-8: no lone surrogates) without control characters."""
+    """Text DynamoDB can store (UTF-8: no lone surrogates) without control characters or
+    bidirectional controls."""
     try:
         value.encode()
     except UnicodeEncodeError:
         raise _fail(f"{field} must be valid Unicode text") from None
     if forbidden.search(value):
         raise _fail(f"{field} must not contain control characters")
+    if BIDI_CONTROLS.search(value):
+        raise _fail(f"{field} must not contain bidirectional control characters")
     return value
 
 
