@@ -6,6 +6,11 @@ records the IAM actions each call needs (a TransactWriteItems needs the action
 of each of its parts). The set per function must equal what template.yaml
 grants it: a grant nobody uses fails, and so does a code path whose action is
 missing (it would be AccessDenied on AWS, which moto never checks).
+
+The hook also records the partition key of every item each write action
+touches (dynamodb:LeadingKeys: each part of a transaction, each request of a
+batch), and every one must be admitted by the function's fence for that
+action, while every prefix of a fence must be written by some call.
 """
 
 import time
@@ -16,7 +21,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import NOW, TABLE, Caller, LambdaContext, load_function, valid_body
-from tests.test_template_guardrails import DYNAMODB_GRANTS, RESOURCES
+from tests.test_template_guardrails import (
+    DYNAMODB_GRANTS,
+    NOT_YET_WRITTEN,
+    RESOURCES,
+    WRITE_FENCES,
+    admits,
+    string_like,
+)
 
 TRANSACT_PARTS = {
     "Put": "PutItem",
@@ -32,22 +44,58 @@ def _folder(function: str) -> str:
     return str(RESOURCES[function]["Properties"]["CodeUri"]).strip("/").split("/")[-1]
 
 
+PARTITION_KEY = next(
+    key["AttributeName"]
+    for key in RESOURCES["Table"]["Properties"]["KeySchema"]
+    if key["KeyType"] == "HASH"
+)
+
+
+class Used:
+    """What each function's calls needed, by function logical id."""
+
+    def __init__(self) -> None:
+        self.actions: dict[str, set[str]] = defaultdict(set)
+        # write action (no prefix) -> the partition keys it wrote
+        self.writes: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+
+    def record(self, function: str, operation: str, params: Any) -> None:
+        writes = self.writes[function]
+        if operation == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                for part, request in item.items():
+                    self.actions[function].add(f"dynamodb:{TRANSACT_PARTS[part]}")
+                    if part != "ConditionCheck":
+                        writes[TRANSACT_PARTS[part]].add(_partition(request))
+            return
+        self.actions[function].add(f"dynamodb:{operation}")
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            writes[operation].add(_partition(params))
+        elif operation == "BatchWriteItem":
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    (body,) = request.values()  # PutRequest or DeleteRequest
+                    writes[operation].add(_partition(body))
+
+
+def _partition(request: dict[str, Any]) -> str:
+    """The partition key of the item a write request names (its Item, or its Key)."""
+    item = request.get("Item") or request["Key"]
+    return str(item[PARTITION_KEY]["S"])
+
+
 @pytest.fixture
-def used(monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[dict[str, set[str]]]:
-    """function logical id -> DynamoDB actions its handler's calls needed."""
+def used(monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[Used]:
+    """What each function's handler's calls needed: actions and written partition keys."""
     from botocore.client import BaseClient
 
-    actions: dict[str, set[str]] = defaultdict(set)
+    recorded = Used()
     current: list[str] = []
     real = BaseClient._make_api_call
 
     def recording(self: BaseClient, operation: str, params: Any) -> Any:
         if current and self.meta.service_model.service_name == "dynamodb":
-            if operation == "TransactWriteItems":
-                for item in params["TransactItems"]:
-                    actions[current[-1]].update(f"dynamodb:{TRANSACT_PARTS[k]}" for k in item)
-            else:
-                actions[current[-1]].add(f"dynamodb:{operation}")
+            recorded.record(current[-1], operation, params)
         return real(self, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recording)
@@ -64,7 +112,7 @@ def used(monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[dict[str, set[s
                 current.pop()
 
         monkeypatch.setattr(module, "lambda_handler", attributed)
-    yield actions
+    yield recorded
 
 
 def all_stream_records() -> list[dict[str, Any]]:
@@ -98,7 +146,7 @@ def tick(at: int, clock: Any) -> None:
 def test_each_function_is_granted_exactly_what_it_uses(
     call: Caller,
     clock: Any,
-    used: dict[str, set[str]],
+    used: Used,
     monkeypatch: pytest.MonkeyPatch,
     read_key: str,
 ) -> None:
@@ -154,6 +202,23 @@ def test_each_function_is_granted_exactly_what_it_uses(
     )
     retried = {"Idempotency-Key": "cancel-third"}  # claims its record in the table
     assert call("PATCH", third, body={"status": "CANCELLED"}, headers=retried).status == 200
+    # Idempotency-Key records of both API functions: claimed (PutItem) and stored
+    # (UpdateItem) for an answer, dropped (DeleteItem) after a 5xx.
+    keyed = {"Idempotency-Key": "create-once"}
+    paused = valid_body(status="INACTIVE")
+    assert call("POST", "/api/v4/maintenances", body=paused, headers=keyed).status == 201
+    from maintsvc.resources import events as event_resources
+    from maintsvc.resources import maintenances as maintenance_resources
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a fault")
+
+    with monkeypatch.context() as faults:
+        faults.setattr(maintenance_resources, "update_maintenance", failing)
+        faults.setattr(event_resources, "update_event", failing)
+        for target, body in ((path, {"title": "x"}), (second, {"status": "CANCELLED"})):
+            faulty = {"Idempotency-Key": f"fails-{target}"}
+            assert call("PATCH", target, body=body, headers=faulty).status == 500
     assert call("DELETE", first).status == 200
     # Resumed after its start passed while paused: the window starts on the PATCH.
     resumed = call(
@@ -198,7 +263,38 @@ def test_each_function_is_granted_exactly_what_it_uses(
     reconciler.lambda_handler({}, LambdaContext(deadline=time.monotonic() + 240))
     left, _ = window_items.start_order_page(Store(TABLE), "db", None, 100)
     assert all(w["event_id"] != 10**9 for w in left)
+    # A counter off (a record given up), seen by two runs of the counters stage: fixed.
+    from maintsvc.storage import keys
+    from maintsvc.storage.access import feed_items, reconcile_items
+
+    store = Store(TABLE)
+    store.transact(
+        [
+            feed_items.add_to_counter(keys.count_key(level, NOW), {"SCHEDULED": 1})
+            for level in range(keys.COUNT_TOP_LEVEL + 1)
+        ]
+    )
+    monkeypatch.setattr(reconciler, "MAX_UNITS_PER_RUN", 1)
+    bucket = keys.count_bucket(keys.FEED_BUCKET_LEVEL, NOW)
+    reports = []
+    for _ in range(2):  # suspected, then fixed (with what the scheduler's ticks changed)
+        state = reconcile_items.get_checkpoint(store)
+        reconcile_items.put_checkpoint(store, {**state, "stage": "counters", "todo": [bucket]})
+        reports.append(
+            reconciler.lambda_handler({}, LambdaContext(deadline=time.monotonic() + 240))
+        )
+    assert (reports[0]["counters_fixed"], reports[0]["counter_suspects"]) == (0, 1)
+    assert (reports[1]["counters_fixed"], reports[1]["counter_suspects"]) >= (4, 0)
 
     for function, granted in DYNAMODB_GRANTS.items():
         needed = {action for action, _ in granted if action.split(":")[1] not in STREAM_READS}
-        assert used[function] == needed, (function, sorted(used[function]))
+        assert used.actions[function] == needed, (function, sorted(used.actions[function]))
+    for function, fences in WRITE_FENCES.items():
+        written = used.writes[function]
+        assert set(written) == set(fences), function
+        for action, fence in fences.items():
+            # AccessDenied on AWS: a write outside the fence.
+            assert not [k for k in written[action] if not admits(fence, k)], (function, action)
+            # A prefix nobody writes is a grant too wide.
+            unused = {p for p in fence if not any(string_like(p, k) for k in written[action])}
+            assert unused <= NOT_YET_WRITTEN, (function, action, unused)

@@ -15,6 +15,7 @@ from maintsvc.edge.http import (
     parse_id,
     positive_id,
     respond,
+    respond_page,
     respond_tagged,
     respond_unless_cached,
 )
@@ -43,8 +44,8 @@ def list_feed() -> Response[Any]:
     page, limit = paging(query)
     listed = feed.list_feed(_store(), query, page, limit, now_seconds())
     site = load_settings().public_site_url
-    return respond(
-        app, 200, {**listed, "events": [with_feed_url(e, site) for e in listed["events"]]}
+    return respond_page(
+        app, {**listed, "events": [with_feed_url(e, site) for e in listed["events"]]}
     )
 
 
@@ -53,7 +54,7 @@ def list_events(maintenance_id: str) -> Response[Any]:
     number = positive_id(maintenance_id, maintenance_not_found)
     page, limit = paging(app.current_event.query_string_parameters)
     listed = events.list_events(_store(), maintenance_id, number, page, limit)
-    return respond(app, 200, {**listed, "events": [_shown(e) for e in listed["events"]]})
+    return respond_page(app, {**listed, "events": [_shown(e) for e in listed["events"]]})
 
 
 @app.get(EVENT_PATH)

@@ -14,6 +14,7 @@ from maintsvc.edge.http import (
     paging,
     positive_id,
     respond,
+    respond_page,
     respond_tagged,
     respond_unless_cached,
 )
@@ -46,7 +47,7 @@ def list_maintenances() -> Response[Any]:
         found = maintenances.list_maintenances(_store(), status, tag)
         return bounded_listing(app, {"maintenances": [_shown(m) for m in found]})
     page = maintenances.list_maintenances_page(_store(), status, tag, *paging(query))
-    return respond(app, 200, {**page, "maintenances": [_shown(m) for m in page["maintenances"]]})
+    return respond_page(app, {**page, "maintenances": [_shown(m) for m in page["maintenances"]]})
 
 
 @app.post("/api/v4/maintenances")

@@ -30,6 +30,12 @@ GZIP_MIN_BYTES = 1024
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 # Paging values are clamped here: larger ones name an empty page anyway.
 MAX_PAGE = 1_000_000_000
+# The 400s for an answer larger than Lambda can return (docs/decisions.md, "Response sizes").
+LISTING_TOO_LARGE = (
+    "The listing is too large for one response: use the page and limit query parameters"
+)
+PAGE_TOO_LARGE = "The page is too large for one response: use a smaller limit"
+ANSWER_TOO_LARGE = "The answer is too large for one response"
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
@@ -114,9 +120,25 @@ def respond(
     status: int,
     body: Any,
     headers: Mapping[str, str] | None = None,
+    too_large: str = ANSWER_TOO_LARGE,
 ) -> Response[Any]:
-    """The route's JSON answer, compressed when the client accepts gzip."""
-    return json_response(status, body, accepts_gzip(app), headers)
+    """The route's JSON answer, compressed when the client accepts gzip.
+
+    An answer Lambda could not return (it would fail the invocation: a 5xx
+    for the client) is a 400 with `too_large` instead, which tells the client
+    what to ask for. Only pages and listings can grow that far; see
+    docs/decisions.md, "Response sizes".
+    """
+    response = json_response(status, body, accepts_gzip(app), headers)
+    if payload_bytes(response) > MAX_PAYLOAD_BYTES:
+        raise ValidationError(too_large)
+    return response
+
+
+def respond_page(app: APIGatewayHttpResolver, body: Any) -> Response[Any]:
+    """A paged answer (`page`, `limit`): a page too large for one response is a 400 naming
+    `limit`, never a shorter page, whose items a client paging by its own limit would skip."""
+    return respond(app, 200, body, too_large=PAGE_TOO_LARGE)
 
 
 # -- ETags (docs/decisions.md, "ETags and If-Match") ------------------------------------------
@@ -157,12 +179,7 @@ def if_match(
 
 def bounded_listing(app: APIGatewayHttpResolver, body: Any) -> Response[Any]:
     """An unpaged listing, or a 400 naming the paging parameters when it cannot fit."""
-    response = respond(app, 200, body)
-    if payload_bytes(response) > MAX_PAYLOAD_BYTES:
-        raise ValidationError(
-            "The listing is too large for one response: use the page and limit query parameters"
-        )
-    return response
+    return respond(app, 200, body, too_large=LISTING_TOO_LARGE)
 
 
 def _reject_constant(name: str) -> Any:

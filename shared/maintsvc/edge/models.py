@@ -22,11 +22,18 @@ from maintsvc.numbers import MONITOR_TAG, is_number, minute_timestamp
 
 MAX_DURATION = 31_536_000
 IMPACTS = ("UP", "DOWN", "DEGRADED", "MAINTENANCE")
+# Characters (code points), as the contract counts them: up to 40,000 bytes of UTF-8. A page
+# too large for Lambda's response is a 400 at the edge (docs/decisions.md, "Response sizes").
 MAX_DESCRIPTION = 10000
 # C0 and C1 controls and DEL: invisible on a status page, and six bytes each once escaped.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A description may keep its layout: tab, line feed, carriage return.
 DESCRIPTION_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidi embeddings, overrides and isolates (LRE..RLO, LRI..PDI): invisible, they reorder
+# the text around them on a status page (a title can be made to read as another one).
+# Right-to-left text itself needs none of them (docs/decisions.md, "Text must be Unicode
+# text without control or bidi control characters").
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 class _Missing:
@@ -54,13 +61,16 @@ def timestamp(value: Any, field: str) -> int:
 
 
 def _text(value: str, field: str, forbidden: re.Pattern[str]) -> str:
-    """Text DynamoDB can store (UTF-8: no lone surrogates) without control characters."""
+    """Text DynamoDB can store (UTF-8: no lone surrogates) without control characters or
+    bidirectional controls."""
     try:
         value.encode()
     except UnicodeEncodeError:
         raise _fail(f"{field} must be valid Unicode text") from None
     if forbidden.search(value):
         raise _fail(f"{field} must not contain control characters")
+    if BIDI_CONTROLS.search(value):
+        raise _fail(f"{field} must not contain bidirectional control characters")
     return value
 
 
@@ -174,8 +184,6 @@ class MaintenanceInput(BaseModel):
         description = _text(value, "description", DESCRIPTION_CONTROL_CHARACTERS)
         if len(description) > MAX_DESCRIPTION:
             raise _fail(f"description must be at most {MAX_DESCRIPTION} characters")
-        if len(description.encode()) > MAX_DESCRIPTION:
-            raise _fail(f"description must be at most {MAX_DESCRIPTION} bytes of UTF-8")
         return description or None
 
     @field_validator("monitors", mode="before")
