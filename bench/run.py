@@ -186,6 +186,91 @@ def page_reads(scales: list[int]) -> list[tuple[str, int, int, int, float]]:
     return rows
 
 
+class WriteItems:
+    """Items the indexer writes, by kind: counted-record markers, counters, window index."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.units = 0
+
+    def _item(self, key: dict[str, Any], transactional: bool) -> None:
+        pk = key["PK"]["S"]
+        kind = (
+            "marker"
+            if pk.startswith("COUNTED#")
+            else "counter"
+            if pk.startswith("COUNT#")
+            else "window"
+        )
+        self.kinds[kind] += 1
+        self.units += 2 if transactional else 1
+
+    def __call__(self, event_name: str, params: dict[str, Any], **kwargs: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if operation == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                (body,) = action.values()
+                self._item(body.get("Key") or body["Item"], True)
+        elif operation in ("PutItem", "UpdateItem"):
+            self._item(params.get("Key") or params["Item"], False)
+        elif operation == "BatchWriteItem":
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    (body,) = request.values()
+                    self._item(body.get("Key") or body["Item"], False)
+
+
+def indexer_writes() -> list[tuple[str, int, int, int, int, float]]:
+    """(stream batch, records, marker items, counter items, window items, write units per
+    record) of IndexerFunction's work: what exactly-once counting costs."""
+    from maintsvc.derived.feed_counters import count_stream_batch
+    from maintsvc.derived.monitor_windows import index_stream_batch
+    from maintsvc.lifecycle.scheduler import run_tick
+    from maintsvc.storage import keys
+    from maintsvc.storage.store import Store, _client
+
+    def indexed(store: Store) -> tuple[int, WriteItems]:
+        records = [lambda_record(r, "stream") for r in SANDBOX.new_stream_records()]
+        records = [
+            r for r in records if r["dynamodb"]["Keys"]["SK"]["S"].startswith(("E#", "META"))
+        ]
+        writes = WriteItems()
+        events = _client("dynamodb").meta.events
+        events.register("provide-client-params.dynamodb.*", writes)
+        try:
+            index_stream_batch(store, records)
+            count_stream_batch(store, records, NOW)
+        finally:
+            events.unregister("provide-client-params.dynamodb.*", writes)
+        return len(records), writes
+
+    rows: list[tuple[str, int, int, int, int, float]] = []
+    with moto_table():
+        store = Store(os.environ["TABLE_NAME"])
+        seed_due_events(store, 1, 500, NOW + 600)
+        indexed(store)
+        store.update(
+            keys.maintenance_key(1), "SET monitors = :m",
+            {":m": [{"monitor_tag": "db", "impact": "DOWN"}]},
+        )  # fmt: skip
+        n, w = indexed(store)
+        rows.append(("a maintenance gains a tag (500 events)", n, w.kinds["marker"],
+                     w.kinds["counter"], w.kinds["window"], w.units / n))  # fmt: skip
+    with moto_table():
+        store = Store(os.environ["TABLE_NAME"])
+        seed_due_events(store, 500, 1, NOW + 600)
+        n, w = indexed(store)
+        rows.append(("500 maintenances created (1 event each)", n, w.kinds["marker"],
+                     w.kinds["counter"], w.kinds["window"], w.units / n))  # fmt: skip
+        from maintsvc.config import load_settings
+
+        run_tick(store, load_settings(), NOW + 300)  # all 500 into READY at once
+        n, w = indexed(store)
+        rows.append(("a burst: 500 transitions in one tick", n, w.kinds["marker"],
+                     w.kinds["counter"], w.kinds["window"], w.units / n))  # fmt: skip
+    return rows
+
+
 def import_times(repeats: int) -> list[tuple[str, float, float]]:
     """(module, median ms, ratio to the boto3 baseline), each sample a fresh interpreter.
 
@@ -265,6 +350,10 @@ def main(argv: list[str] | None = None) -> None:
     reads = page_reads([1, 10] if args.quick else [1, 10, 100])
     print_table("Items read per page as data grows (moto; DynamoDB's own counts)",
                 ("page", "scale", "matching events", "items read", "ratio"), reads)  # fmt: skip
+    writes = indexer_writes()
+    print_table("IndexerFunction's writes per stream batch (each record counted once)",
+                ("batch", "records", "markers", "counters", "window items",
+                 "write units per record"), writes)  # fmt: skip
     imports = import_times(3 if args.quick else 9)
     print_table("Cold-start import (median of fresh interpreters)",
                 ("module", "ms", "ratio to baseline"), imports)  # fmt: skip
