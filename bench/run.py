@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,68 @@ def page_reads(scales: list[int]) -> list[tuple[str, int, int, int, float]]:
     return rows
 
 
+DELAY_SECONDS = 0.1
+
+
+def sequential_depth() -> list[tuple[str, int, float, str]]:
+    """(read, calls, sequential round trips, target): each DynamoDB call delayed by
+    DELAY_SECONDS; the wall time added, over the delay, is how many calls waited in a row
+    (moto's own time, measured without the delay, is taken out)."""
+    from maintsvc.config import load_settings
+    from maintsvc.derived.feed import list_feed
+    from maintsvc.derived.feed_counters import count_stream_batch
+    from maintsvc.derived.monitor_windows import index_stream_batch, monitor_status
+    from maintsvc.storage import keys
+    from maintsvc.storage.store import Store, _client
+
+    rows: list[tuple[str, int, float, str]] = []
+    with moto_table():
+        store = Store(os.environ["TABLE_NAME"])
+        seed_due_events(store, 30, 30, NOW + 60)
+        for mid in (1, 2):
+            store.update(
+                keys.maintenance_key(mid), "SET monitors = :m",
+                {":m": [{"monitor_tag": "db", "impact": "DOWN"}]},
+            )  # fmt: skip
+        records = [lambda_record(r, "stream") for r in SANDBOX.new_stream_records()]
+        index_stream_batch(store, records)
+        count_stream_batch(store, records, NOW)
+        calls = Counter[str]()
+
+        def delayed(event_name: str, **kwargs: Any) -> None:
+            calls[event_name.rsplit(".", 1)[-1]] += 1
+            time.sleep(DELAY_SECONDS)
+
+        events = _client("dynamodb").meta.events
+        ready = load_settings().ready_window_seconds
+        cases: dict[str, tuple[Callable[[], object], str]] = {
+            "feed page 1 of 20 (900 events)": (lambda: list_feed(store, {}, 1, 20, NOW), "3"),
+            "feed page 3 of 20, status SCHEDULED": (
+                lambda: list_feed(store, {"event_status": "SCHEDULED"}, 3, 20, NOW),
+                "3",
+            ),
+            "monitor status, in a window": (
+                lambda: monitor_status(store, "db", NOW + 90, ready),
+                "2",
+            ),
+        }
+        for label, (read, target) in cases.items():
+            read()  # warm
+            began = time.perf_counter()
+            read()
+            undelayed = time.perf_counter() - began  # moto's own time, taken out below
+            calls.clear()
+            events.register("before-call.dynamodb.*", delayed)
+            began = time.perf_counter()
+            try:
+                read()
+            finally:
+                events.unregister("before-call.dynamodb.*", delayed)
+            depth = (time.perf_counter() - began - undelayed) / DELAY_SECONDS
+            rows.append((label, sum(calls.values()), round(depth, 1), target))
+    return rows
+
+
 class WriteItems:
     """Items the indexer writes, by kind: counted-record markers, counters, window index."""
 
@@ -350,6 +412,9 @@ def main(argv: list[str] | None = None) -> None:
     reads = page_reads([1, 10] if args.quick else [1, 10, 100])
     print_table("Items read per page as data grows (moto; DynamoDB's own counts)",
                 ("page", "scale", "matching events", "items read", "ratio"), reads)  # fmt: skip
+    depth = sequential_depth()
+    print_table(f"Round trips in a row ({int(DELAY_SECONDS * 1000)} ms added to every call)",
+                ("read", "calls", "sequential", "target"), depth)  # fmt: skip
     writes = indexer_writes()
     print_table("IndexerFunction's writes per stream batch (each record counted once)",
                 ("batch", "records", "markers", "counters", "window items",

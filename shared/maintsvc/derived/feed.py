@@ -4,13 +4,17 @@ Without a maintenance filter a page costs the same however many events
 match: `total` comes from the stream-kept counters (maintsvc.derived.feed_counters),
 which also say which feed partitions (one status, one ~3-day bucket) hold
 the page, so whole buckets before the page are skipped unread and only the
-page (and what precedes it inside its first bucket) is read; then one
-BatchGetItem for the page's maintenances. With `maintenance_id` or
+page (and what precedes it inside its first bucket) is read, every partition
+it needs at once; then one BatchGetItem for the page's maintenances: 3 waits
+in a row (docs/performance.md). With `maintenance_id` or
 `monitors` the matches are those maintenances' own events, read in start
 order from their partitions (docs/data-model.md, "The feed").
 """
 
-from collections.abc import Sequence
+import contextvars
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from maintsvc.derived.feed_counters import FeedBucket, feed_buckets_within, read_feed_counts
@@ -20,6 +24,9 @@ from maintsvc.numbers import MAX_ID_DIGITS, small_natural, timestamp_text
 from maintsvc.storage.access import feed_items, maintenance_items
 from maintsvc.storage.items import feed_entry, is_live
 from maintsvc.storage.store import Item, Store
+
+# A page lies in a few buckets of up to five statuses each; these reads run at once.
+MAX_PARALLEL_READS = 16
 
 
 def feed_filters(query: dict[str, str], now: int) -> dict[str, Any]:
@@ -83,61 +90,88 @@ def list_feed(
 def _counted_page(
     store: Store, start: int, statuses: Sequence[str], offset: int, limit: int
 ) -> tuple[list[Item], int]:
-    """The page's events and the exact total, reading only the buckets the page lies in."""
+    """The page's events and the exact total in 2 waits: the counters (five Queries at
+    once), then every status partition of every bucket the page lies in (at once). A page
+    reaching past the start's top-level bucket reads that bucket's counters first."""
     counts = read_feed_counts(store, start)
     statuses = list(statuses)
-    walk = _PageWalk(store, start, statuses, offset, limit)
-    for bucket in counts.near:
-        walk.take(bucket)
+    slices, skip, want = page_slices(counts.near, statuses, offset, limit)
+    page = _read_slices(store, slices, statuses, start)
     for top in counts.far:
-        if walk.skips(top):
+        if want <= 0:
+            break
+        held = sum(top.counts.get(s, 0) for s in statuses)
+        if skip >= held:
+            skip -= held
             continue
-        for bucket in feed_buckets_within(store, top.bucket):
-            walk.take(bucket)
-    return walk.page, counts.total(statuses)
+        slices, skip, want = page_slices(
+            feed_buckets_within(store, top.bucket), statuses, skip, want
+        )
+        page += _read_slices(store, slices, statuses, start)
+    return page, counts.total(statuses)
 
 
-class _PageWalk:
-    """Walks buckets in order: skips whole ones before the page by their counts, reads the
-    page from the rest, and stops reading once the page is full."""
+@dataclass(frozen=True)
+class PageSlice:
+    """The part of one bucket a page shows: `take` events after the first `skip`."""
 
-    def __init__(
-        self, store: Store, start: int, statuses: list[str], offset: int, limit: int
-    ) -> None:
-        self.store, self.start, self.statuses = store, start, statuses
-        self.skip, self.want = offset, limit
-        self.page: list[Item] = []
-
-    def skips(self, bucket: FeedBucket) -> bool:
-        """True if the bucket need not be read: the page is full, or it lies before the page."""
-        held = sum(bucket.counts.get(s, 0) for s in self.statuses)
-        if self.want <= 0 or held == 0:
-            return True
-        if self.skip >= held:
-            self.skip -= held
-            return True
-        return False
-
-    def take(self, bucket: FeedBucket) -> None:
-        if self.skips(bucket):
-            return
-        read = _read_bucket(self.store, bucket, self.statuses, self.start, self.skip + self.want)
-        taken = read[self.skip : self.skip + self.want]
-        self.skip = max(0, self.skip - len(read))
-        self.page.extend(taken)
-        self.want -= len(taken)
+    bucket: FeedBucket
+    skip: int
+    take: int
 
 
-def _read_bucket(
-    store: Store, bucket: FeedBucket, statuses: Sequence[str], start: int, needed: int
+def page_slices(
+    buckets: Iterable[FeedBucket], statuses: Sequence[str], skip: int, want: int
+) -> tuple[list[PageSlice], int, int]:
+    """Which buckets a page lies in, from their counts: whole buckets before it skipped
+    unread. Returns the slices and what is still to skip and to show after these buckets."""
+    slices: list[PageSlice] = []
+    for bucket in buckets:
+        if want <= 0:
+            break
+        held = sum(bucket.counts.get(s, 0) for s in statuses)
+        if held == 0:
+            continue
+        if skip >= held:
+            skip -= held
+            continue
+        take = min(want, held - skip)
+        slices.append(PageSlice(bucket, skip, take))
+        skip, want = 0, want - take
+    return slices, skip, want
+
+
+def _read_slices(
+    store: Store, slices: Sequence[PageSlice], statuses: Sequence[str], start: int
 ) -> list[Item]:
-    """The first `needed` events of a bucket from `start` on, merged across its statuses."""
-    merged: list[Item] = []
-    for status in statuses:
-        if bucket.counts.get(status):
-            merged += feed_items.feed_bucket_events(store, status, bucket.bucket, start, needed)
-    merged.sort(key=lambda e: e["GSI2SK"])
-    return merged[:needed]
+    """Every status partition of every slice's bucket, read at once, each with `Limit` =
+    what its slice needs; merged per bucket in feed order and cut to the slice."""
+    reads = [
+        (index, status, s.bucket.bucket, s.skip + s.take)
+        for index, s in enumerate(slices)
+        for status in statuses
+        if s.bucket.counts.get(status)
+    ]
+    if not reads:
+        return []
+    context = contextvars.copy_context()
+
+    def read(job: tuple[int, str, int, int]) -> tuple[int, list[Item]]:
+        index, status, bucket, needed = job
+        found = context.copy().run(
+            feed_items.feed_bucket_events, store, status, bucket, start, needed
+        )
+        return index, found
+
+    merged: dict[int, list[Item]] = {}
+    with ThreadPoolExecutor(min(len(reads), MAX_PARALLEL_READS)) as pool:
+        for index, found in pool.map(read, reads):
+            merged.setdefault(index, []).extend(found)
+    page: list[Item] = []
+    for index, s in enumerate(slices):
+        events = sorted(merged.get(index, []), key=lambda e: e["GSI2SK"])
+        page += events[s.skip : s.skip + s.take]
+    return page
 
 
 # -- with maintenance_id or monitors: those maintenances' own events --------------------------
