@@ -167,10 +167,10 @@ def test_a_failure_at_a_call_of_the_consumer_leaves_everything_exact(
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_a_failure_at_every_call_of_the_consumer_leaves_everything_exact(
-    call: Caller, sandbox: Any, mode: str
+    call: Caller, sandbox: Any, store: Any, write_key: str, mode: str
 ) -> None:
     """Each call of a clean delivery, in turn, is the one that fails (a fresh table each)."""
-    from tests.conftest import index_stream
+    from maintsvc.edge.apikeys import install_api_key
 
     write_history(call)
     records = take_records(sandbox)
@@ -180,7 +180,7 @@ def test_a_failure_at_every_call_of_the_consumer_leaves_everything_exact(
     assert calls > 15
     for failing_call in range(1, calls + 1):
         sandbox.reset()
-        index_stream(sandbox)
+        install_api_key(store, write_key, "writer")
         run_with_failure(call, sandbox, mode, failing_call)
 
 

@@ -451,3 +451,47 @@ def test_every_write_logs_the_api_key_name_not_the_key(
     ]
     assert writes == [("POST", 201, "writer"), ("PATCH", 200, "writer")]
     assert all(write_key not in json.dumps(x) for x in lines)
+
+
+@pytest.mark.slow
+def test_a_crowded_tag_of_the_largest_maintenances_answers_within_the_limit(
+    call: Caller,
+    clock: Any,
+    store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    without_window_index: None,
+) -> None:
+    """110 overlapping windows of the largest accepted maintenance on one tag were ~6.4 MB:
+    a Lambda ResponseSizeTooLarge, a 500 at the gateway. The route lists the 50 most severe
+    (~3 MB) with events_total and truncated; were a response still too large, the one size
+    guard answers a 400, never a 5xx."""
+    from maintsvc.derived import monitor_windows
+    from maintsvc.storage.access import window_items
+
+    tag = "00" + "x" * 98
+    for _ in range(110):
+        body = largest_maintenance(
+            start_date_time=NOW + 60, rrule=LONGEST_HOURLY_RULE.replace("HOURLY", "DAILY"),
+            duration_seconds=3600,
+        )  # fmt: skip
+        created = call("POST", "/api/v4/maintenances", body=body)
+        assert created.status == 201
+        mid = created.json["maintenance"]["id"]
+        event = call("GET", f"/api/v4/maintenances/{mid}/events", query={"limit": "1"}).json
+        first = event["events"][0]
+        window = window_items.window(
+            mid, first["id"], first["start_date_time"], first["end_date_time"]
+        )
+        assert window_items.file_in_bucket(store, tag, window)
+    at = NOW + 600
+    answer = call("GET", f"/api/v4/monitors/{tag}/maintenance", query={"at": str(at)})
+    assert answer.status == 200
+    assert (answer.json["events_total"], answer.json["truncated"]) == (110, True)
+    assert len(answer.json["events"]) == 50
+    assert len(answer.text.encode()) < 3_500_000
+    monkeypatch.setattr(monitor_windows, "MAX_LISTED_EVENTS", 1000)
+    uncapped = call("GET", f"/api/v4/monitors/{tag}/maintenance", query={"at": str(at)})
+    assert (uncapped.status, uncapped.json) == (
+        400,
+        {"error": {"code": "BAD_REQUEST", "message": "The answer is too large for one response"}},
+    )
