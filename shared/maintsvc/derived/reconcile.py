@@ -152,21 +152,26 @@ def _maintenance_ids(store: Store) -> list[int]:
 
 
 def _maintenances_unit(store: Store, now: int, state: dict[str, Any], report: DriftReport) -> bool:
-    """The next few maintenances; True when every one is done."""
-    after = int(state.get("after_id", 0))
-    batch = [m for m in _maintenance_ids(store) if m > after][:MAINTENANCES_PER_UNIT]
+    """The next few maintenances; True when every one is done. The ids are listed once per
+    cycle, into the checkpoint (a few bytes each), not once per unit."""
+    if state.get("ids") is None:
+        state["ids"] = _maintenance_ids(store)
+    ids: list[int] = state["ids"]
+    batch, state["ids"] = ids[:MAINTENANCES_PER_UNIT], ids[MAINTENANCES_PER_UNIT:]
+    metas = {int(m["id"]): m for m in maintenance_items.get_maintenances(store, batch) if "id" in m}
     buckets = set(state.get("buckets", []))
     for mid in batch:
-        report.windows_filed += file_missing(store, mid, buckets)
-    state.update(after_id=batch[-1] if batch else after, buckets=sorted(buckets))
-    return len(batch) < MAINTENANCES_PER_UNIT
+        report.windows_filed += file_missing(store, mid, metas.get(mid), buckets)
+    state["buckets"] = sorted(buckets)
+    return not state["ids"]
 
 
-def file_missing(store: Store, maintenance_id: int, buckets: set[int]) -> int:
+def file_missing(
+    store: Store, maintenance_id: int, maintenance: Item | None, buckets: set[int]
+) -> int:
     """File the maintenance's eligible windows its tags' start order lacks; note the feed
     buckets its events start in. Returns the windows filed."""
-    found = maintenance_items.get_maintenances(store, [maintenance_id])
-    tags = sorted(indexed_tags(found[0] if found else None))
+    tags = sorted(indexed_tags(maintenance))
     events = event_items.events_of_maintenance(store, maintenance_id)
     buckets.update(keys.count_bucket(keys.FEED_BUCKET_LEVEL, e["start_date_time"]) for e in events)
     windows = [w for w in map(filed_window, events) if w is not None]
