@@ -602,6 +602,10 @@ SINGLE_METRIC_ALARMS: dict[str, tuple[Any, ...]] = {
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("NotifierFailureQueue"),
         "Maximum", 300, "GreaterThanThreshold", 0, 1, None,
     ),
+    "WebhookDeadLetterQueueAlarm": (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible", _queue_name("WebhookDeadLetterQueue"),
+        "Maximum", 300, "GreaterThanThreshold", 0, 1, None,
+    ),
     "IndexerErrorsAlarm": (
         "AWS/Lambda", "Errors", _function("IndexerFunction"), "Sum", 60,
         "GreaterThanOrEqualToThreshold", 1, 5, 3,

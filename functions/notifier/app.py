@@ -1,4 +1,5 @@
-"""Lambda on the table's stream: publishes one EventBridge event per event status change."""
+"""Lambda on the table's stream: publishes one EventBridge event per event status change and
+per maintenance created, updated or deleted."""
 
 from typing import Any
 
@@ -15,7 +16,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Partial batch response: Lambda retries from the first record that failed to publish."""
     settings = load_settings()
     failed_at = publish_changes(
-        Store(settings.table_name), event.get("Records", []), settings.event_bus_name
+        Store(settings.table_name),
+        event.get("Records", []),
+        settings.event_bus_name,
+        settings.public_site_url,
     )
     if failed_at is None:
         return {"batchItemFailures": []}

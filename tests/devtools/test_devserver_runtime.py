@@ -20,7 +20,8 @@ from devtools.devserver import DevServer, DevServerError, serve
 from devtools.lambdas import LocalLambda
 from devtools.template import ACCOUNT_ID, FunctionSpec, StreamSpec, TemplateError, load_template
 from devtools.triggers import EventSourceMapping, pattern_matches
-from maintsvc.derived.notifications import SOURCE
+from maintsvc.derived.maintenance_changes import CREATED
+from maintsvc.derived.notifications import DETAIL_TYPE, SOURCE
 from tests.devtools.conftest import call, unique_table, write_fake_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,13 +142,23 @@ def test_status_changes_reach_eventbridge_through_the_table_stream(real_stack: D
     )
     assert status == 200, raw
 
+    got: list[dict[str, Any]] = []
+
     def received() -> list[dict[str, Any]]:
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+        got.extend(json.loads(m["Body"]) for m in messages.get("Messages", []))
+        return got if len(got) >= 2 else []
 
-    notifications = eventually(received)
-    assert [n["detail"]["to_status"] for n in notifications] == ["CANCELLED"]
-    assert notifications[0]["detail"]["event_id"] == first["id"]
+    eventually(received)
+    # The maintenance's creation (META's INSERT passes the template's filter too) and the
+    # event's status change; nothing else.
+    time.sleep(0.5)
+    received()
+    by_type = {n["detail-type"]: n["detail"] for n in got}
+    assert sorted(by_type) == sorted([DETAIL_TYPE, CREATED]) and len(got) == 2
+    assert by_type[CREATED]["maintenance"]["id"] == maintenance["id"]
+    assert by_type[DETAIL_TYPE]["to_status"] == "CANCELLED"
+    assert by_type[DETAIL_TYPE]["event_id"] == first["id"]
 
 
 def test_stream_records_are_let_go_once_read(real_stack: DevServer) -> None:

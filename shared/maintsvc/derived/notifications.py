@@ -1,12 +1,18 @@
-"""Status-change notifications: one EventBridge event per change a subscriber acts on.
+"""Notifications: one EventBridge event per change a subscriber acts on.
 
 Transitions are single conditional writes wherever they happen (scheduler,
 API), and the table's stream carries exactly one record per write, so the
 notifier reads the stream rather than asking every writer to publish: no
 second write per transition, nothing lost when a writer dies after its write.
+The same holds for the maintenance's own lifecycle (created, updated,
+deleted: maintsvc.derived.maintenance_changes), published from the same batch.
+
 Entries go out in stream order; failed entries are retried in place, and a
 record that still fails is reported as the batch failure point, so Lambda
-retries from it and the records before it are not sent again.
+retries from it and the records before it are not sent again. The records
+after it that were accepted are sent again with it: delivery is at least
+once, and every detail carries a stable id (`transition_id`, `change_id`)
+to drop the rare duplicate by.
 """
 
 import json
@@ -14,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from maintsvc.derived.maintenance_changes import change_entry, maintenance_change
 from maintsvc.storage import keys
 from maintsvc.storage.access import maintenance_items
 from maintsvc.storage.store import Item, Store, from_item
@@ -97,17 +104,33 @@ def notification(change: StatusChange, maintenance: Item | None, bus: str) -> di
     }
 
 
-def publish_changes(store: Store, records: list[dict[str, Any]], bus: str) -> str | None:
-    """Publish every status change in `records`; the sequence number to retry from, if any."""
+def publish_changes(
+    store: Store, records: list[dict[str, Any]], bus: str, site: str = ""
+) -> str | None:
+    """Publish every change in `records`, in stream order; the sequence number to retry
+    from, if any. `site` (PUBLIC_SITE_URL) links the maintenance in lifecycle events."""
     changes = status_changes(records)
-    if not changes:
+    maintenances: dict[int, Item] = {}
+    if changes:
+        wanted = sorted({c.event["maintenance_id"] for c in changes})
+        # A maintenance deleted meanwhile has left its tombstone (title, monitors).
+        found = maintenance_items.get_maintenances_or_tombstones(store, wanted)
+        maintenances = {m["id"]: m for m in found if m["SK"] == keys.GONE}
+        maintenances.update({m["id"]: m for m in found if m["SK"] == keys.META and "title" in m})
+    by_sequence = {
+        c.sequence_number: notification(c, maintenances.get(c.event["maintenance_id"]), bus)
+        for c in changes
+    }
+    for record in records:
+        lifecycle = maintenance_change(record)
+        if lifecycle is not None:
+            by_sequence[lifecycle.sequence_number] = change_entry(lifecycle, SOURCE, bus, site)
+    # One record means at most one change: stream order is record order.
+    order = [str(r.get("dynamodb", {}).get("SequenceNumber", "")) for r in records]
+    sequences = [s for s in order if s in by_sequence]
+    entries = [by_sequence[s] for s in sequences]
+    if not entries:
         return None
-    wanted = sorted({c.event["maintenance_id"] for c in changes})
-    # A maintenance deleted meanwhile has left its tombstone (title, monitors).
-    found = maintenance_items.get_maintenances_or_tombstones(store, wanted)
-    maintenances = {m["id"]: m for m in found if m["SK"] == keys.GONE}
-    maintenances.update({m["id"]: m for m in found if m["SK"] == keys.META and "title" in m})
-    entries = [notification(c, maintenances.get(c.event["maintenance_id"]), bus) for c in changes]
     pending = list(range(len(entries)))
     for attempt in range(PUBLISH_ATTEMPTS):
         accepted = store.put_events([entries[i] for i in pending])
@@ -115,4 +138,4 @@ def publish_changes(store: Store, records: list[dict[str, Any]], bus: str) -> st
         if not pending:
             return None
         time.sleep(0.2 * 2**attempt)
-    return changes[pending[0]].sequence_number
+    return sequences[pending[0]]

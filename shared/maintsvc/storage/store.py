@@ -347,10 +347,11 @@ class Store:
 
     # -- EventBridge ----------------------------------------------------------
     def put_events(self, entries: Sequence[Mapping[str, Any]]) -> list[bool]:
-        """PutEvents in batches of 10; returns, per entry, whether it was accepted."""
+        """PutEvents in calls of at most 10 entries and 256 KB; per entry, whether it was
+        accepted. A request over 256 KB is refused whole (an exception, not per-entry
+        failures), and maintenance events carry descriptions of up to 40 KB."""
         accepted: list[bool] = []
-        for start in range(0, len(entries), 10):
-            chunk = [dict(e) for e in entries[start : start + 10]]
+        for chunk in _event_batches(entries):
             raw = _client("events").put_events(Entries=chunk)
             accepted.extend("EventId" in r and not r.get("ErrorCode") for r in raw["Entries"])
         return accepted
@@ -370,6 +371,34 @@ class Store:
             raw = _client("sqs").send_message_batch(QueueUrl=queue_url, Entries=chunk)
             failed.extend(str(f["Id"]) for f in raw.get("Failed", []))
         return failed
+
+
+PUT_EVENTS_ENTRIES = 10
+PUT_EVENTS_BYTES = 256 * 1024
+
+
+def event_entry_size(entry: Mapping[str, Any]) -> int:
+    """An entry's size as EventBridge counts it toward PutEvents' 256 KB (its UTF-8 source,
+    detail type, detail and resources, 14 bytes for a time)."""
+    size = 14 if "Time" in entry else 0
+    for name in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(name, "")).encode())
+    return size + sum(len(str(r).encode()) for r in entry.get("Resources", []))
+
+
+def _event_batches(entries: Sequence[Mapping[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive entries grouped into requests PutEvents accepts, order kept."""
+    batch: list[dict[str, Any]] = []
+    used = 0
+    for entry in entries:
+        size = event_entry_size(entry)
+        if batch and (len(batch) == PUT_EVENTS_ENTRIES or used + size > PUT_EVENTS_BYTES):
+            yield batch
+            batch, used = [], 0
+        batch.append(dict(entry))
+        used += size
+    if batch:
+        yield batch
 
 
 class TxAction:

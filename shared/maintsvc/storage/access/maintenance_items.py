@@ -7,6 +7,7 @@ Serves docs/data-model.md's patterns 2 (get), 3-5 (listing), 6 (reserve ids),
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from maintsvc.clock import iso_from_timestamp
 from maintsvc.storage import keys
 from maintsvc.storage.access import LIVE_MAINTENANCE, item_key
 from maintsvc.storage.store import Item, Store, TxAction
@@ -156,8 +157,9 @@ def clear_needs_cleanup(store: Store, maintenance_id: int, schedule_version: int
 
 
 def mark_deleting(store: Store, maintenance_id: int, now: int, revision: int | None) -> None:
-    """Pattern 15's first write: mark META `deleting`, bump its schedule version, take it out
-    of the listing and into the PURGE queue.
+    """Pattern 15's first write: mark META `deleting` (and when: `deleted_at`, which the
+    `Maintenance Deleted` notification reports), bump its schedule version, take it out of
+    the listing and into the PURGE queue.
 
     ConditionFailed when it does not exist or is already being deleted, or,
     given `revision`, no longer has that revision.
@@ -167,6 +169,7 @@ def mark_deleting(store: Store, maintenance_id: int, now: int, revision: int | N
         ":one": 1,
         ":q": keys.PURGE_QUEUE,
         ":qs": keys.queue_sk(now, maintenance_id),
+        ":at": iso_from_timestamp(now),
     }
     condition = LIVE_MAINTENANCE
     if revision is not None:
@@ -174,7 +177,8 @@ def mark_deleting(store: Store, maintenance_id: int, now: int, revision: int | N
         values[":rev"] = revision
     store.update(
         keys.maintenance_key(maintenance_id),
-        "SET deleting = :t, GSI3PK = :q, GSI3SK = :qs ADD schedule_version :one "
+        "SET deleting = :t, deleted_at = :at, GSI3PK = :q, GSI3SK = :qs "
+        "ADD schedule_version :one "
         "REMOVE GSI1PK, GSI1SK",
         values,
         condition=condition,
