@@ -40,7 +40,7 @@ from types import FrameType
 from typing import TextIO, cast
 
 from devtools.gateway import Gateway, HttpResponse, Request, json_response
-from devtools.lambdas import LocalLambda, set_variables
+from devtools.lambdas import LocalLambda, default_aws_environment, set_variables
 from devtools.localaws import LOOPBACK, EmbeddedMoto, ensure_table, load_items
 from devtools.persistence import DEFAULT_DATA_DIR, SAVE_SECONDS, SavedTable
 from devtools.template import (
@@ -90,19 +90,6 @@ def _provision_api_key(store: Store, dev_api_key: str | None) -> str:
         raise DevServerError("DEV_API_KEY must be 'kener_' followed by 64 lower-case hex digits")
     apikeys.install_api_key(store, dev_api_key, DEV_KEY_NAME)
     return dev_api_key
-
-
-def _default_aws_environment(resources: ExitStack) -> str:
-    """Region and dummy credentials where unset: local endpoints accept any. Returns the region."""
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    defaults = {
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    set_variables(resources, {name: v for name, v in defaults.items() if not os.environ.get(name)})
-    return region
 
 
 def _check_port_free(port: int) -> None:
@@ -380,7 +367,7 @@ def serve(
     """
     with ExitStack() as resources:
         resources.callback(reset_clients)  # clients must not outlive their endpoint
-        region = _default_aws_environment(resources)
+        region = default_aws_environment(resources)
         moto = _embedded_moto(resources, moto_port)
         reset_clients()
         template = load_template(template_path, table_name, region)
@@ -454,7 +441,7 @@ def _create_table_only(template_path: Path, table_name: str) -> int:
         )
         return 2
     with ExitStack() as resources:
-        region = _default_aws_environment(resources)
+        region = default_aws_environment(resources)
         template = load_template(template_path, table_name, region)
         created = ensure_table(template.table, table_name)
     print(f"table {table_name} {'created' if created else 'already exists'} at {endpoint}")

@@ -32,6 +32,8 @@ ACCOUNT_ID = "123456789012"
 LOCAL_STREAM_LABEL = "local"
 # Operators of Lambda event filtering that `pattern_matches` (devtools.triggers) implements.
 FILTER_OPERATORS = frozenset({"prefix", "suffix", "anything-but", "exists"})
+# Where a DynamoDB stream's event source mapping starts without a checkpoint.
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 
 _SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]+)\}")
 _INDEX_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
@@ -302,6 +304,8 @@ class StreamSpec:
     `filters` are the FilterCriteria patterns, parsed; a record is delivered
     when any of them matches (none: every record). `on_table` says whether the
     stream is the template table's own (the only one the local stack has).
+    `starting_position` (TRIM_HORIZON or LATEST) is where a mapping without a
+    checkpoint starts reading.
     """
 
     function: FunctionSpec
@@ -312,6 +316,7 @@ class StreamSpec:
     maximum_retry_attempts: int
     report_batch_item_failures: bool
     filters: tuple[dict[str, Any], ...]
+    starting_position: str = "LATEST"
 
 
 @dataclass(frozen=True)
@@ -545,6 +550,13 @@ def _stream_spec(
         _check_pattern(pattern, f"{function.logical_id}.{event_name}")
         filters.append(pattern)
     retries = int(properties.get("MaximumRetryAttempts", -1))
+    starting_position = properties.get("StartingPosition")
+    if starting_position not in STARTING_POSITIONS:
+        raise TemplateError(
+            f"{function.logical_id}.{event_name}: StartingPosition must be one of "
+            f"{', '.join(STARTING_POSITIONS)} (a DynamoDB stream has no other), "
+            f"got {starting_position!r}"
+        )
     return StreamSpec(
         function=function,
         event_name=event_name,
@@ -555,6 +567,7 @@ def _stream_spec(
         report_batch_item_failures="ReportBatchItemFailures"
         in (properties.get("FunctionResponseTypes") or []),
         filters=tuple(filters),
+        starting_position=starting_position,
     )
 
 
