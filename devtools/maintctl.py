@@ -12,12 +12,16 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
     maintctl recount-feed                                # rebuild the feed's counters
     maintctl index-monitors                              # backfill the monitor-window index
+    maintctl follow-stream [--once] [--from-start|--from-latest]   # a local table's stream
+                                                         # to the indexer and the notifier
 """
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -86,6 +90,86 @@ def _index_monitors(store: Store, settings: Settings, args: argparse.Namespace) 
     return 0
 
 
+def _follow_stream(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """The table's stream to IndexerFunction and NotifierFunction in this process, as Lambda's
+    event source mappings deliver it deployed (sam local runs none): devtools.streamfollow."""
+    from devtools.streamfollow import FollowError, Options, follow_stream
+    from devtools.template import LOCAL_TABLE_NAME, TemplateError
+
+    endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", "")
+    if not endpoint:
+        print(
+            "maintctl: follow-stream reads a local table's stream: give --endpoint (DynamoDB "
+            "Local: http://127.0.0.1:8000) or set AWS_ENDPOINT_URL_DYNAMODB",
+            file=sys.stderr,
+        )
+        return 2
+    table = args.table or os.environ.get("TABLE_NAME") or LOCAL_TABLE_NAME
+    options = Options(
+        endpoint=endpoint,
+        table=table,
+        start=args.start,
+        once=args.once,
+        checkpoint=args.checkpoint,
+        eventbridge=args.eventbridge or os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE") or None,
+    )
+    try:
+        return follow_stream(options)
+    except (FollowError, TemplateError) as exc:
+        print(f"maintctl: follow-stream: {exc}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as exc:
+        print(f"maintctl: follow-stream: table {table} at {endpoint}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _add_follow_stream(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    follow = commands.add_parser(
+        "follow-stream",
+        help="deliver a local table's stream to the indexer and the notifier, as Lambda would "
+        "(for sam local start-api, which does not)",
+    )
+    follow.add_argument(
+        "--endpoint",
+        help="the DynamoDB (and DynamoDB Streams) endpoint (default: AWS_ENDPOINT_URL_DYNAMODB)",
+    )
+    follow.add_argument(
+        "--table", help="the table (default: TABLE_NAME, else maintenance-windows-local)"
+    )
+    start = follow.add_mutually_exclusive_group()
+    start.add_argument(
+        "--from-start",
+        dest="start",
+        action="store_const",
+        const="TRIM_HORIZON",
+        help="every function from the oldest record the stream holds (checkpoint forgotten)",
+    )
+    start.add_argument(
+        "--from-latest",
+        dest="start",
+        action="store_const",
+        const="LATEST",
+        help="every function from the next new record (checkpoint forgotten); without either, "
+        "the checkpoint, else each function's StartingPosition in template.yaml",
+    )
+    follow.add_argument(
+        "--once", action="store_true", help="deliver what the stream holds now, then exit"
+    )
+    follow.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="where the positions are kept (default: .local-data/follow-stream/<table>.json)",
+    )
+    follow.add_argument(
+        "--eventbridge",
+        metavar="URL",
+        help="send the notifier's events to this EventBridge endpoint (default: "
+        "AWS_ENDPOINT_URL_EVENTBRIDGE; without either they are printed, not sent)",
+    )
+    follow.set_defaults(run=_follow_stream, start=None)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maintctl",
@@ -117,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
         "index-monitors", help="file existing maintenances' windows in the monitor-window index"
     )
     backfill.set_defaults(run=_index_monitors)
+    _add_follow_stream(commands)
     return parser
 
 
