@@ -14,6 +14,7 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl index-monitors                              # backfill the monitor-window index
     maintctl follow-stream [--once] [--from-start|--from-latest]   # a local table's stream
                                                          # to the indexer and the notifier
+    maintctl samples --key KEY [--out DIR] [--start UNIX_SECONDS]   # events/ at today's times
 """
 
 import argparse
@@ -123,6 +124,60 @@ def _follow_stream(store: Store, settings: Settings, args: argparse.Namespace) -
         return 1
 
 
+def _samples(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """events/ with its times moved to today and a real key in: devtools.samples."""
+    from devtools import samples
+
+    try:
+        if args.refresh_templates:
+            names = samples.refresh_templates()
+            print(f"Rewrote {', '.join(names)} in {samples.SAMPLES_DIR}.")
+            return 0
+        if not args.key:
+            print("maintctl: samples needs --key (or --refresh-templates)", file=sys.stderr)
+            return 2
+        now = now_seconds()
+        start = samples.default_start(now) if args.start is None else args.start
+        names = samples.write_samples(args.out, args.key, start, now)
+    except samples.SampleError as exc:
+        print(f"maintctl: samples: {exc}", file=sys.stderr)
+        return 1
+    message = samples.read_sample(samples.TRANSITION_SAMPLE, args.out)["Records"][0]
+    ready_at = int(json.loads(message["body"])["due"])
+    print(f"Wrote {len(names)} samples to {args.out}: the first window starts at {start}")
+    print(f"({samples.iso(start)}); the API samples send the key given.")
+    print(f"{samples.TRANSITION_SAMPLE} applies the READY change due at {ready_at}")
+    print(f"({samples.iso(ready_at)}): before then the worker finds nothing to do.")
+    return 0
+
+
+def _add_samples(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from devtools.samples import DEFAULT_OUT
+
+    sample = commands.add_parser(
+        "samples", help="write events/ with today's times and a real key (for sam local invoke)"
+    )
+    sample.add_argument("--key", help="the API key the API samples send (maintctl api-keys create)")
+    sample.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where to write them (default: .local-data/events)",
+    )
+    sample.add_argument(
+        "--start",
+        type=int,
+        metavar="UNIX_SECONDS",
+        help="the first window's start (default: a whole hour, one to two hours from now)",
+    )
+    sample.add_argument(
+        "--refresh-templates",
+        action="store_true",
+        help="rewrite the committed stream and queue samples with the service's current code",
+    )
+    sample.set_defaults(run=_samples)
+
+
 def _add_follow_stream(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     follow = commands.add_parser(
         "follow-stream",
@@ -202,6 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     backfill.set_defaults(run=_index_monitors)
     _add_follow_stream(commands)
+    _add_samples(commands)
     return parser
 
 
