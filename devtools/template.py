@@ -116,11 +116,13 @@ class Resolver:
         table_name: str,
         region: str,
         sqs_endpoint: str = "",
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self._document = document
         self._table_logical_id = table_logical_id
         self._table_name = table_name
         self._sqs_endpoint = sqs_endpoint
+        self._overrides = dict(parameters or {})
         self._pseudo = {
             "AWS::Region": region,
             "AWS::AccountId": ACCOUNT_ID,
@@ -189,6 +191,8 @@ class Resolver:
             return self._table_name
         parameters = self._document.get("Parameters") or {}
         if name in parameters:
+            if name in self._overrides:
+                return self._override(name, parameters[name])
             if "Default" not in parameters[name]:
                 raise TemplateError(f"parameter {name} has no Default to run with locally")
             return stringify(parameters[name]["Default"])
@@ -200,6 +204,18 @@ class Resolver:
             # (a layer reference, for instance, is looked up by it).
             return name
         raise TemplateError(f"!Ref to unknown name {name!r}")
+
+    def _override(self, name: str, parameter: Mapping[str, Any]) -> str:
+        """A value given for parameter `name`, checked as CloudFormation checks it (its
+        AllowedPattern and AllowedValues), so it fails here rather than at deploy."""
+        value = self._overrides[name]
+        pattern = parameter.get("AllowedPattern")
+        if pattern is not None and not re.fullmatch(str(pattern), value):
+            raise TemplateError(f"parameter {name}: {value!r} does not match {pattern}")
+        allowed = parameter.get("AllowedValues")
+        if allowed is not None and value not in [stringify(v) for v in allowed]:
+            raise TemplateError(f"parameter {name}: {value!r} is not one of {allowed}")
+        return value
 
     def queue_url(self, logical_id: str) -> str:
         """The queue's URL in the local SQS (moto names it by its logical id); "" without one."""
@@ -366,29 +382,44 @@ class Template:
 
 
 def load_template(
-    path: Path = DEFAULT_TEMPLATE, table_name: str = LOCAL_TABLE_NAME, region: str = "us-east-1"
+    path: Path = DEFAULT_TEMPLATE,
+    table_name: str = LOCAL_TABLE_NAME,
+    region: str = "us-east-1",
+    parameters: Mapping[str, str] | None = None,
 ) -> Template:
     """Parse `path`; `!Ref` of the table resolves to `table_name`, parameters to their Default.
 
-    The result is shared by every caller with the same arguments while the
-    file is unchanged: treat it as read-only.
+    `parameters` overrides some, as `sam deploy --parameter-overrides` does
+    (a name the template does not declare is left out: the dev server gives
+    its own defaults to any template it runs). The result is shared by every
+    caller with the same arguments while the file is unchanged: treat it as
+    read-only.
     """
     resolved = path.resolve()
     stat = resolved.stat()
     sqs = os.environ.get("AWS_ENDPOINT_URL_SQS", "")  # queue URLs point at the local SQS
-    return _load_template(resolved, stat.st_mtime_ns, stat.st_size, table_name, region, sqs)
+    overrides = tuple(sorted((parameters or {}).items()))
+    return _load_template(
+        resolved, stat.st_mtime_ns, stat.st_size, table_name, region, sqs, overrides
+    )
 
 
 @functools.lru_cache(maxsize=32)
 def _load_template(
-    path: Path, mtime_ns: int, size: int, table_name: str, region: str, sqs_endpoint: str
+    path: Path,
+    mtime_ns: int,
+    size: int,
+    table_name: str,
+    region: str,
+    sqs_endpoint: str,
+    overrides: tuple[tuple[str, str], ...] = (),
 ) -> Template:
     document = read_yaml(path)
     resources: dict[str, Any] = document.get("Resources") or {}
     tables = [lid for lid, r in resources.items() if r.get("Type") == "AWS::DynamoDB::Table"]
     if len(tables) != 1:
         raise TemplateError(f"expected one AWS::DynamoDB::Table in {path}, found {len(tables)}")
-    resolver = Resolver(document, tables[0], table_name, region, sqs_endpoint)
+    resolver = Resolver(document, tables[0], table_name, region, sqs_endpoint, dict(overrides))
     globals_function = (document.get("Globals") or {}).get("Function") or {}
     table = _table_spec(resolver, tables[0], resources[tables[0]])
     template = Template(path, table_name, region, table)
