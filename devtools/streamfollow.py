@@ -39,13 +39,16 @@ EventBridge endpoint is given: nothing here can reach a real bus by mistake.
 """
 
 import json
+import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol, TextIO
 
 from devtools.lambdas import LocalLambda, default_aws_environment, set_variables
@@ -58,8 +61,10 @@ ONCE_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 0.5
 # How often a caught-up mapping asks for new records (Lambda polls about 4 times a second).
 POLL_SECONDS = 0.25
-# The pause after the stream could not be read (the DynamoDB endpoint went away, say).
+# The pause after the stream could not be read (the DynamoDB endpoint went away, say), and
+# how often the same failure is logged again.
 READ_ERROR_PAUSE_SECONDS = 5.0
+READ_ERROR_REPEAT_SECONDS = 60.0
 FROM_START, FROM_LATEST = "TRIM_HORIZON", "LATEST"
 
 Invoke = Callable[[FunctionSpec, dict[str, Any]], Any]
@@ -647,9 +652,10 @@ def _follow(mappings: Sequence[Mapping], stopping: threading.Event) -> int:
         thread.start()
     _log("following; stop with Ctrl-C")
     try:
-        while not stopping.is_set() and any(thread.is_alive() for thread in threads):
-            for thread in threads:
-                thread.join(0.2)
+        with _sigterm_as_interrupt():
+            while not stopping.is_set() and any(thread.is_alive() for thread in threads):
+                for thread in threads:
+                    thread.join(0.2)
     except KeyboardInterrupt:
         stopping.set()
     asked = stopping.is_set()
@@ -660,11 +666,30 @@ def _follow(mappings: Sequence[Mapping], stopping: threading.Event) -> int:
     return 0 if asked else 1  # else every mapping met an error it cannot get past (logged)
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` stops the command as Ctrl-C does (in the main thread; tests run it in others)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _keep_polling(mapping: Mapping, stopping: threading.Event) -> None:
     """Poll until stopped. Read errors (the endpoint went away, an iterator expired) are
-    logged and retried from the checkpoint; a table or stream that is gone ends it."""
+    retried from the checkpoint, logged when they change and then once a minute; a table
+    or stream that is gone ends it."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    said, said_at = "", 0.0
     while not stopping.is_set():
         try:
             mapping.poll()
@@ -676,9 +701,17 @@ def _keep_polling(mapping: Mapping, stopping: threading.Event) -> None:
                 _log(f"{mapping.name}: the table or its stream is gone ({exc}); stopping")
                 return
             mapping.forget_iterators()
-            if code != "ExpiredIteratorException":
-                pause = READ_ERROR_PAUSE_SECONDS
-                _log(f"{mapping.name}: reading the stream failed ({exc}); again in {pause:g} s")
-                stopping.wait(pause)
+            if code == "ExpiredIteratorException":
+                continue
+            if str(exc) != said or time.monotonic() - said_at >= READ_ERROR_REPEAT_SECONDS:
+                said, said_at = str(exc), time.monotonic()
+                _log(
+                    f"{mapping.name}: reading the stream failed ({exc}); trying again every "
+                    f"{READ_ERROR_PAUSE_SECONDS:g} s"
+                )
+            stopping.wait(READ_ERROR_PAUSE_SECONDS)
             continue
+        if said:
+            said = ""
+            _log(f"{mapping.name}: reading the stream again")
         stopping.wait(POLL_SECONDS)

@@ -9,6 +9,10 @@ GetShardIterator and GetRecords.
 import dataclasses
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,8 +21,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
-from devtools import maintctl
+from devtools import maintctl, streamfollow
 from devtools.localaws import EmbeddedMoto, ensure_table
 from devtools.streamfollow import (
     ONCE_ATTEMPTS,
@@ -36,7 +41,7 @@ from devtools.triggers import MAX_RETRY_DELAY_SECONDS
 from maintsvc.edge import apikeys
 from maintsvc.storage import store
 from maintsvc.storage.store import Store
-from tests.conftest import GATEWAY, TABLE, TEMPLATE, Request, target
+from tests.conftest import GATEWAY, ROOT, TABLE, TEMPLATE, Request, target
 
 SPECS = {spec.function.logical_id: spec for spec in TEMPLATE.streams}
 INDEXER, NOTIFIER = SPECS["IndexerFunction"], SPECS["NotifierFunction"]
@@ -496,3 +501,57 @@ def test_a_shard_that_closes_while_following_hands_over_to_its_child(tmp_path: P
     assert mapping.poll() == 2
     assert script.batches == [[1], [2], [3]]
     assert run.saved() == Position({"shard-2": "3"}, {"shard-1"})
+
+
+def test_read_errors_are_retried_logged_once_and_recovered_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(streamfollow, "READ_ERROR_PAUSE_SECONDS", 0.01)
+    monkeypatch.setattr(streamfollow, "POLL_SECONDS", 0.01)
+    stream = FakeStream((OPEN, [stream_record(1)]))
+    down = [EndpointConnectionError(endpoint_url="http://127.0.0.1:8000/")] * 5
+    real_read = stream.read
+
+    def read(iterator: str) -> tuple[list[dict[str, Any]], str | None]:
+        if down:
+            raise down.pop()
+        return real_read(iterator)
+
+    stream.read = read
+    script = Script()
+    mapping = Run(tmp_path / "c.json", stream).mapping(script, once=False)
+    stopping = threading.Event()
+    poller = threading.Thread(target=streamfollow._keep_polling, args=(mapping, stopping))
+    poller.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not script.batches:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        stopping.set()
+        poller.join(5)
+    err = capsys.readouterr().err
+    assert err.count("reading the stream failed (Could not connect") == 1  # not five times
+    assert "NotifierFunction: reading the stream again" in err
+    assert script.batches == [[1]]
+
+
+def test_sigterm_stops_the_command_as_ctrl_c_does(local: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "devtools.maintctl", "follow-stream", "--endpoint", local,
+               "--table", TABLE, "--checkpoint", str(tmp_path / "c.json")]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"}
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stderr is not None
+        lines = []
+        for line in child.stderr:
+            lines.append(line)
+            if "following; stop with Ctrl-C" in line:
+                break
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(10) == 0, "".join(lines)
+        assert "follow-stream: stopped" in child.stderr.read()
+    finally:
+        if child.poll() is None:
+            child.kill()
