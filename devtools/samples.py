@@ -200,7 +200,12 @@ def _stream_record(
     # stream rather than a random one: the same story gives the same sample.
     record["eventID"] = uuid.uuid5(uuid.NAMESPACE_URL, f"{stream_arn}/{sequence_number}").hex
     record["eventVersion"] = "1.1"
-    record["dynamodb"]["ApproximateCreationDateTime"] = written_at  # moto stamps its own now
+    data = record["dynamodb"]
+    data["ApproximateCreationDateTime"] = written_at  # moto stamps its own now
+    # moto measures the record with its own clock's time in it (a length that varies):
+    # the keys and images, as compact JSON, instead.
+    images = {k: data[k] for k in ("Keys", "NewImage", "OldImage") if k in data}
+    data["SizeBytes"] = len(json.dumps(images, separators=(",", ":")))
     return record
 
 
