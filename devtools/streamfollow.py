@@ -66,6 +66,8 @@ POLL_SECONDS = 0.25
 READ_ERROR_PAUSE_SECONDS = 5.0
 READ_ERROR_REPEAT_SECONDS = 60.0
 FROM_START, FROM_LATEST = "TRIM_HORIZON", "LATEST"
+# The discard port on loopback: nothing listens, a request there is refused at once.
+NOWHERE = "http://127.0.0.1:9"
 
 Invoke = Callable[[FunctionSpec, dict[str, Any]], Any]
 Log = Callable[[str], None]
@@ -113,7 +115,7 @@ class Stream:
         self._log = log
 
     def shards(self) -> list[Shard]:
-        """Every shard of the stream, parents before their children (every page)."""
+        """Every shard of the stream, in DescribeStream's order (every page)."""
         shards: list[Shard] = []
         options: dict[str, Any] = {}
         while True:
@@ -552,8 +554,9 @@ def follow_stream(
             "AWS_ENDPOINT_URL_DYNAMODB": options.endpoint,
             "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": options.endpoint,
         }
-        if options.eventbridge:
-            endpoints["AWS_ENDPOINT_URL_EVENTBRIDGE"] = options.eventbridge
+        # Printing answers PutEvents before any request is made; the endpoint is a closed
+        # loopback port all the same, so a client the printing missed fails, never publishes.
+        endpoints["AWS_ENDPOINT_URL_EVENTBRIDGE"] = options.eventbridge or NOWHERE
         set_variables(resources, endpoints)
         reset_clients()
         resources.callback(reset_clients)
