@@ -21,7 +21,8 @@ together; each stand-in lives in its own module:
 Environment: PORT (3000), TABLE_NAME (maintenance-windows-local),
 DEV_API_KEY (a fixed `kener_...` key instead of a fresh one), MOTO_PORT
 (free port), AWS_ENDPOINT_URL_DYNAMODB (external DynamoDB, no moto),
-DEV_TICK_SECONDS (60), DEV_DATA_DIR (.local-data/devserver). See docs/local.md.
+DEV_TICK_SECONDS (60), DEV_DATA_DIR (.local-data/devserver), PUBLIC_SITE_URL
+(http://localhost:3000; empty: none). See docs/local.md.
 """
 
 import argparse
@@ -32,7 +33,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,7 +41,7 @@ from types import FrameType
 from typing import TextIO, cast
 
 from devtools.gateway import Gateway, HttpResponse, Request, json_response
-from devtools.lambdas import LocalLambda, set_variables
+from devtools.lambdas import LocalLambda, default_aws_environment, set_variables
 from devtools.localaws import LOOPBACK, EmbeddedMoto, ensure_table, load_items
 from devtools.persistence import DEFAULT_DATA_DIR, SAVE_SECONDS, SavedTable
 from devtools.template import (
@@ -57,6 +58,11 @@ from maintsvc.edge import apikeys
 from maintsvc.storage.store import Store, reset_clients
 
 DEV_KEY_NAME = "dev"
+# PUBLIC_SITE_URL of the API functions unless the environment sets it (even empty): where
+# Kener serves by default, so `url` fields show up locally as they do beside Kener.
+DEFAULT_PUBLIC_SITE_URL = "http://localhost:3000"
+# The template parameter the API functions' PUBLIC_SITE_URL comes from.
+PUBLIC_SITE_URL_PARAMETER = "PublicSiteUrl"
 # HTTP APIs refuse larger request bodies with 413.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 # How often the HTTP server checks whether it was asked to stop.
@@ -90,19 +96,6 @@ def _provision_api_key(store: Store, dev_api_key: str | None) -> str:
         raise DevServerError("DEV_API_KEY must be 'kener_' followed by 64 lower-case hex digits")
     apikeys.install_api_key(store, dev_api_key, DEV_KEY_NAME)
     return dev_api_key
-
-
-def _default_aws_environment(resources: ExitStack) -> str:
-    """Region and dummy credentials where unset: local endpoints accept any. Returns the region."""
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    defaults = {
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    set_variables(resources, {name: v for name, v in defaults.items() if not os.environ.get(name)})
-    return region
 
 
 def _check_port_free(port: int) -> None:
@@ -367,25 +360,33 @@ def serve(
     data_dir: Path | None = None,
     reset_data: bool = False,
     save_seconds: float = SAVE_SECONDS,
+    public_site_url: str = DEFAULT_PUBLIC_SITE_URL,
     out: TextIO | None = None,
 ) -> DevServer:
     """Start the stack in background threads and return once it accepts requests.
 
     port 0 picks a free port (tests). `data_dir` keeps the embedded table's
     items there across restarts, saved every `save_seconds` and at shutdown
-    (None: in memory only); `reset_data` starts it empty. The banner goes to
-    `out` (stdout) and ends with the `API key: ...` line, flushed, so a script
-    can wait for it. Whatever fails half-way is undone: moto stopped, the
-    environment restored.
+    (None: in memory only); `reset_data` starts it empty. `public_site_url`
+    is the template's PublicSiteUrl (the API functions' PUBLIC_SITE_URL; ""
+    leaves the `url` fields out). The banner goes to `out` (stdout) and ends
+    with the `API key: ...` line, flushed, so a script can wait for it.
+    Whatever fails half-way is undone: moto stopped, the environment restored.
     """
     with ExitStack() as resources:
         resources.callback(reset_clients)  # clients must not outlive their endpoint
-        region = _default_aws_environment(resources)
+        region = default_aws_environment(resources)
         moto = _embedded_moto(resources, moto_port)
         reset_clients()
-        template = load_template(template_path, table_name, region)
+        parameters = {PUBLIC_SITE_URL_PARAMETER: public_site_url}
+        template = load_template(template_path, table_name, region, parameters)
         created = ensure_table(template.table, table_name)
         details = {"table": f"{table_name} ({'created' if created else 'existing, kept'})"}
+        details["Kener site"] = (
+            f"{public_site_url} (PUBLIC_SITE_URL: the API's url fields point there)"
+            if public_site_url
+            else "none (PUBLIC_SITE_URL is empty: no url fields)"
+        )
         saved: SavedTable | None = None
         if moto is not None:
             saved, details["data"] = _saved_data(moto, template, data_dir, reset_data)
@@ -434,6 +435,12 @@ def _serve_http(resources: ExitStack, gateway: Gateway, port: int) -> int:
     return int(httpd.server_address[1])
 
 
+def public_site_url(environ: Mapping[str, str]) -> str:
+    """PUBLIC_SITE_URL as set (an empty value too: no `url` fields), else the local default."""
+    value = environ.get("PUBLIC_SITE_URL")
+    return DEFAULT_PUBLIC_SITE_URL if value is None else value.strip()
+
+
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -454,7 +461,7 @@ def _create_table_only(template_path: Path, table_name: str) -> int:
         )
         return 2
     with ExitStack() as resources:
-        region = _default_aws_environment(resources)
+        region = default_aws_environment(resources)
         template = load_template(template_path, table_name, region)
         created = ensure_table(template.table, table_name)
     print(f"table {table_name} {'created' if created else 'already exists'} at {endpoint}")
@@ -512,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             template_path=args.template,
             data_dir=None if args.in_memory else args.data_dir,
             reset_data=args.reset,
+            public_site_url=public_site_url(os.environ),
         )
         while True:
             # Short sleeps: the kernel may deliver a signal to any of our threads, and

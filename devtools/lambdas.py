@@ -136,6 +136,20 @@ def set_variables(resources: ExitStack, variables: Mapping[str, str]) -> None:
         resources.callback(_restore_variable, name, previous)
 
 
+def default_aws_environment(resources: ExitStack) -> str:
+    """Region and dummy credentials where unset, until `resources` closes: local endpoints
+    accept any, and boto3 refuses to sign without them. Returns the region."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    defaults = {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    set_variables(resources, {name: v for name, v in defaults.items() if not os.environ.get(name)})
+    return region
+
+
 def _restore_variable(name: str, previous: str | None) -> None:
     if previous is None:
         os.environ.pop(name, None)

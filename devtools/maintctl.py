@@ -12,12 +12,17 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
     maintctl recount-feed [--settle SECONDS]             # repair the feed's counters
     maintctl index-monitors                              # repair the monitor-window index
+    maintctl follow-stream [--once] [--from-start|--from-latest]   # a local table's stream
+                                                         # to the indexer and the notifier
+    maintctl samples --key KEY [--out DIR] [--start UNIX_SECONDS]   # events/ at today's times
 """
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -91,6 +96,140 @@ def _index_monitors(store: Store, settings: Settings, args: argparse.Namespace) 
     return 0
 
 
+def _follow_stream(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """The table's stream to IndexerFunction and NotifierFunction in this process, as Lambda's
+    event source mappings deliver it deployed (sam local runs none): devtools.streamfollow."""
+    from devtools.streamfollow import FollowError, Options, follow_stream
+    from devtools.template import LOCAL_TABLE_NAME, TemplateError
+
+    endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", "")
+    if not endpoint:
+        print(
+            "maintctl: follow-stream reads a local table's stream: give --endpoint (DynamoDB "
+            "Local: http://127.0.0.1:8000) or set AWS_ENDPOINT_URL_DYNAMODB",
+            file=sys.stderr,
+        )
+        return 2
+    table = args.table or os.environ.get("TABLE_NAME") or LOCAL_TABLE_NAME
+    options = Options(
+        endpoint=endpoint,
+        table=table,
+        start=args.start,
+        once=args.once,
+        checkpoint=args.checkpoint,
+        eventbridge=args.eventbridge or os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE") or None,
+    )
+    try:
+        return follow_stream(options)
+    except (FollowError, TemplateError) as exc:
+        print(f"maintctl: follow-stream: {exc}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as exc:
+        print(f"maintctl: follow-stream: table {table} at {endpoint}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _samples(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """events/ with its times moved to today and a real key in: devtools.samples."""
+    from devtools import samples
+
+    try:
+        if args.refresh_templates:
+            names = samples.refresh_templates()
+            print(f"Rewrote {', '.join(names)} in {samples.SAMPLES_DIR}.")
+            return 0
+        if not args.key:
+            print("maintctl: samples needs --key (or --refresh-templates)", file=sys.stderr)
+            return 2
+        now = now_seconds()
+        start = samples.default_start(now) if args.start is None else args.start
+        names = samples.write_samples(args.out, args.key, start, now)
+    except samples.SampleError as exc:
+        print(f"maintctl: samples: {exc}", file=sys.stderr)
+        return 1
+    message = samples.read_sample(samples.TRANSITION_SAMPLE, args.out)["Records"][0]
+    ready_at = int(json.loads(message["body"])["due"])
+    print(f"Wrote {len(names)} samples to {args.out}: the first window starts at {start}")
+    print(f"({samples.iso(start)}); the API samples send the key given.")
+    print(f"{samples.TRANSITION_SAMPLE} applies the READY change due at {ready_at}")
+    print(f"({samples.iso(ready_at)}): before then the worker finds nothing to do.")
+    return 0
+
+
+def _add_samples(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from devtools.samples import DEFAULT_OUT
+
+    sample = commands.add_parser(
+        "samples", help="write events/ with today's times and a real key (for sam local invoke)"
+    )
+    sample.add_argument("--key", help="the API key the API samples send (maintctl api-keys create)")
+    sample.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where to write them (default: .local-data/events)",
+    )
+    sample.add_argument(
+        "--start",
+        type=int,
+        metavar="UNIX_SECONDS",
+        help="the first window's start (default: a whole hour, one to two hours from now)",
+    )
+    sample.add_argument(
+        "--refresh-templates",
+        action="store_true",
+        help="rewrite the committed stream and queue samples with the service's current code",
+    )
+    sample.set_defaults(run=_samples)
+
+
+def _add_follow_stream(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    follow = commands.add_parser(
+        "follow-stream",
+        help="deliver a local table's stream to the indexer and the notifier, as Lambda would "
+        "(for sam local start-api, which does not)",
+    )
+    follow.add_argument(
+        "--endpoint",
+        help="the DynamoDB (and DynamoDB Streams) endpoint (default: AWS_ENDPOINT_URL_DYNAMODB)",
+    )
+    follow.add_argument(
+        "--table", help="the table (default: TABLE_NAME, else maintenance-windows-local)"
+    )
+    start = follow.add_mutually_exclusive_group()
+    start.add_argument(
+        "--from-start",
+        dest="start",
+        action="store_const",
+        const="TRIM_HORIZON",
+        help="every function from the oldest record the stream holds (checkpoint forgotten)",
+    )
+    start.add_argument(
+        "--from-latest",
+        dest="start",
+        action="store_const",
+        const="LATEST",
+        help="every function from the next new record (checkpoint forgotten); without either, "
+        "the checkpoint, else each function's StartingPosition in template.yaml",
+    )
+    follow.add_argument(
+        "--once", action="store_true", help="deliver what the stream holds now, then exit"
+    )
+    follow.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="where the positions are kept (default: .local-data/follow-stream/<table>.json)",
+    )
+    follow.add_argument(
+        "--eventbridge",
+        metavar="URL",
+        help="send the notifier's events to this EventBridge endpoint (default: "
+        "AWS_ENDPOINT_URL_EVENTBRIDGE; without either they are printed, not sent)",
+    )
+    follow.set_defaults(run=_follow_stream, start=None)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maintctl",
@@ -130,6 +269,8 @@ def _parser() -> argparse.ArgumentParser:
         help="repair the monitor-window index: file missing windows, remove untrue ones",
     )
     backfill.set_defaults(run=_index_monitors)
+    _add_follow_stream(commands)
+    _add_samples(commands)
     return parser
 
 

@@ -32,6 +32,8 @@ ACCOUNT_ID = "123456789012"
 LOCAL_STREAM_LABEL = "local"
 # Operators of Lambda event filtering that `pattern_matches` (devtools.triggers) implements.
 FILTER_OPERATORS = frozenset({"prefix", "suffix", "anything-but", "exists"})
+# Where a DynamoDB stream's event source mapping starts without a checkpoint.
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 
 _SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]+)\}")
 _INDEX_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
@@ -114,11 +116,13 @@ class Resolver:
         table_name: str,
         region: str,
         sqs_endpoint: str = "",
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self._document = document
         self._table_logical_id = table_logical_id
         self._table_name = table_name
         self._sqs_endpoint = sqs_endpoint
+        self._overrides = dict(parameters or {})
         self._pseudo = {
             "AWS::Region": region,
             "AWS::AccountId": ACCOUNT_ID,
@@ -187,6 +191,8 @@ class Resolver:
             return self._table_name
         parameters = self._document.get("Parameters") or {}
         if name in parameters:
+            if name in self._overrides:
+                return self._override(name, parameters[name])
             if "Default" not in parameters[name]:
                 raise TemplateError(f"parameter {name} has no Default to run with locally")
             return stringify(parameters[name]["Default"])
@@ -198,6 +204,18 @@ class Resolver:
             # (a layer reference, for instance, is looked up by it).
             return name
         raise TemplateError(f"!Ref to unknown name {name!r}")
+
+    def _override(self, name: str, parameter: Mapping[str, Any]) -> str:
+        """A value given for parameter `name`, checked as CloudFormation checks it (its
+        AllowedPattern and AllowedValues), so it fails here rather than at deploy."""
+        value = self._overrides[name]
+        pattern = parameter.get("AllowedPattern")
+        if pattern is not None and not re.fullmatch(str(pattern), value):
+            raise TemplateError(f"parameter {name}: {value!r} does not match {pattern}")
+        allowed = parameter.get("AllowedValues")
+        if allowed is not None and value not in [stringify(v) for v in allowed]:
+            raise TemplateError(f"parameter {name}: {value!r} is not one of {allowed}")
+        return value
 
     def queue_url(self, logical_id: str) -> str:
         """The queue's URL in the local SQS (moto names it by its logical id); "" without one."""
@@ -311,6 +329,8 @@ class StreamSpec:
     `filters` are the FilterCriteria patterns, parsed; a record is delivered
     when any of them matches (none: every record). `on_table` says whether the
     stream is the template table's own (the only one the local stack has).
+    `starting_position` (TRIM_HORIZON or LATEST) is where a mapping without a
+    checkpoint starts reading.
     """
 
     function: FunctionSpec
@@ -321,6 +341,7 @@ class StreamSpec:
     maximum_retry_attempts: int
     report_batch_item_failures: bool
     filters: tuple[dict[str, Any], ...]
+    starting_position: str = "LATEST"
 
 
 @dataclass(frozen=True)
@@ -370,29 +391,44 @@ class Template:
 
 
 def load_template(
-    path: Path = DEFAULT_TEMPLATE, table_name: str = LOCAL_TABLE_NAME, region: str = "us-east-1"
+    path: Path = DEFAULT_TEMPLATE,
+    table_name: str = LOCAL_TABLE_NAME,
+    region: str = "us-east-1",
+    parameters: Mapping[str, str] | None = None,
 ) -> Template:
     """Parse `path`; `!Ref` of the table resolves to `table_name`, parameters to their Default.
 
-    The result is shared by every caller with the same arguments while the
-    file is unchanged: treat it as read-only.
+    `parameters` overrides some, as `sam deploy --parameter-overrides` does
+    (a name the template does not declare is left out: the dev server gives
+    its own defaults to any template it runs). The result is shared by every
+    caller with the same arguments while the file is unchanged: treat it as
+    read-only.
     """
     resolved = path.resolve()
     stat = resolved.stat()
     sqs = os.environ.get("AWS_ENDPOINT_URL_SQS", "")  # queue URLs point at the local SQS
-    return _load_template(resolved, stat.st_mtime_ns, stat.st_size, table_name, region, sqs)
+    overrides = tuple(sorted((parameters or {}).items()))
+    return _load_template(
+        resolved, stat.st_mtime_ns, stat.st_size, table_name, region, sqs, overrides
+    )
 
 
 @functools.lru_cache(maxsize=32)
 def _load_template(
-    path: Path, mtime_ns: int, size: int, table_name: str, region: str, sqs_endpoint: str
+    path: Path,
+    mtime_ns: int,
+    size: int,
+    table_name: str,
+    region: str,
+    sqs_endpoint: str,
+    overrides: tuple[tuple[str, str], ...] = (),
 ) -> Template:
     document = read_yaml(path)
     resources: dict[str, Any] = document.get("Resources") or {}
     tables = [lid for lid, r in resources.items() if r.get("Type") == "AWS::DynamoDB::Table"]
     if len(tables) != 1:
         raise TemplateError(f"expected one AWS::DynamoDB::Table in {path}, found {len(tables)}")
-    resolver = Resolver(document, tables[0], table_name, region, sqs_endpoint)
+    resolver = Resolver(document, tables[0], table_name, region, sqs_endpoint, dict(overrides))
     globals_function = (document.get("Globals") or {}).get("Function") or {}
     table = _table_spec(resolver, tables[0], resources[tables[0]])
     template = Template(path, table_name, region, table)
@@ -554,6 +590,13 @@ def _stream_spec(
         _check_pattern(pattern, f"{function.logical_id}.{event_name}")
         filters.append(pattern)
     retries = int(properties.get("MaximumRetryAttempts", -1))
+    starting_position = properties.get("StartingPosition")
+    if starting_position not in STARTING_POSITIONS:
+        raise TemplateError(
+            f"{function.logical_id}.{event_name}: StartingPosition must be one of "
+            f"{', '.join(STARTING_POSITIONS)} (a DynamoDB stream has no other), "
+            f"got {starting_position!r}"
+        )
     return StreamSpec(
         function=function,
         event_name=event_name,
@@ -564,6 +607,7 @@ def _stream_spec(
         report_batch_item_failures="ReportBatchItemFailures"
         in (properties.get("FunctionResponseTypes") or []),
         filters=tuple(filters),
+        starting_position=starting_position,
     )
 
 

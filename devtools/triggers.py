@@ -14,6 +14,7 @@ Every thread here is a daemon and `stop()` waits for none of them for long:
 the dev server must stop within 2 s whatever a function is doing.
 """
 
+import base64
 import json
 import sys
 import threading
@@ -187,15 +188,109 @@ def _rule_matches(rule: Any, present: bool, value: Any) -> bool:
     return value.startswith(argument) if operator == "prefix" else value.endswith(argument)
 
 
-def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    """A moto stream record as Lambda delivers it: plain JSON, times as epoch seconds."""
+def _lambda_json(value: Any) -> Any:
+    """What a stream record holds besides JSON: binary attributes (bytes, as boto3 parses
+    them) travel base64-encoded in Lambda's events."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} in a stream record")
+
+
+def lambda_record(
+    record: dict[str, Any], stream_arn: str, region: str | None = None
+) -> dict[str, Any]:
+    """A stream record (moto's, or a GetRecords answer) as Lambda delivers it: plain JSON,
+    times as epoch seconds, binary values base64, the stream's ARN and, given `region`,
+    that region (moto and DynamoDB Local write their own into `awsRegion`)."""
     dynamodb = dict(record["dynamodb"])
     created = dynamodb.get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
-    copied: dict[str, Any] = json.loads(json.dumps({**record, "dynamodb": dynamodb}))
+    copied: dict[str, Any] = json.loads(
+        json.dumps({**record, "dynamodb": dynamodb}, default=_lambda_json)
+    )
     copied["eventSourceARN"] = stream_arn
+    if region is not None:
+        copied["awsRegion"] = region
     return copied
+
+
+def passes_filters(spec: StreamSpec, record: dict[str, Any]) -> bool:
+    """Lambda's FilterCriteria: a record reaches the function when any pattern matches
+    (no patterns: every record); the others are dropped, never delivered."""
+    return not spec.filters or any(pattern_matches(f, record) for f in spec.filters)
+
+
+def failed_from(spec: StreamSpec, batch: list[dict[str, Any]], result: Any) -> int | None:
+    """Where to resend `batch` from, per ReportBatchItemFailures; None when it is done.
+
+    An item identifier that names no record of the batch fails it all, as
+    Lambda does.
+    """
+    if not spec.report_batch_item_failures or not isinstance(result, dict):
+        return None
+    failures = result.get("batchItemFailures") or []
+    if not failures:
+        return None
+    positions = {r["dynamodb"]["SequenceNumber"]: i for i, r in enumerate(batch)}
+    found = [
+        positions.get(f.get("itemIdentifier")) if isinstance(f, dict) else None for f in failures
+    ]
+    if any(position is None for position in found):
+        return 0
+    return min(position for position in found if position is not None)
+
+
+def _nothing(records: list[dict[str, Any]]) -> None:
+    pass
+
+
+def deliver_batch(
+    spec: StreamSpec,
+    batch: list[dict[str, Any]],
+    invoke: Callable[[FunctionSpec, dict[str, Any]], Any],
+    *,
+    attempts: int,
+    retry_delay: float,
+    wait: Callable[[float], bool],
+    log: Callable[[str], None],
+    done: Callable[[list[dict[str, Any]]], None] = _nothing,
+) -> list[dict[str, Any]]:
+    """Invoke `spec`'s function on `batch` as Lambda's stream poller does; what is left undone.
+
+    A batch that fails (the function raises, or reports an item failure) is
+    sent again from the failed record after a pause that doubles each time,
+    from `retry_delay` seconds up to MAX_RETRY_DELAY_SECONDS, for at most
+    `attempts` invocations in all. Every failure is logged. `done` hears of
+    the records the function finished, in order, as soon as it has (the
+    records before a reported item failure count), so a caller can keep a
+    checkpoint that never passes an unprocessed record. Returns [] when the
+    whole batch got through, else the records still undone when the attempts
+    ran out or `wait` (the pause) said to stop.
+    """
+    name = spec.function.logical_id
+    for attempt in range(1, attempts + 1):
+        try:
+            result = invoke(spec.function, {"Records": batch})
+            position = failed_from(spec, batch, result)
+            why = "" if position is None else f"reported a failure at record {position + 1}"
+        except Exception:
+            position, why = 0, f"raised:\n{traceback.format_exc().rstrip()}"
+        if position is None:
+            done(batch)
+            return []
+        if position:
+            done(batch[:position])
+        batch = batch[position:]
+        delay = min(retry_delay * 2 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS)
+        retry = f"retry in {delay:g} s" if attempt < attempts else "no retries left"
+        log(
+            f"{name}: a batch of {len(batch)} stream records failed (attempt {attempt} of "
+            f"{attempts}; {retry}): it {why}"
+        )
+        if attempt < attempts and wait(delay):
+            break
+    return batch
 
 
 # A context variable, not a thread-local: a consumer's own worker threads run in a copy of
@@ -228,13 +323,12 @@ def deliver_stream_now(
     returned, for the next call to deliver again (Lambda retries a failed
     batch; a consumer's failure never fails the writer's request).
     """
-    failed_from: int | None = None
+    failed_at: int | None = None
     for spec in specs:
-        filters = spec.filters
         wanted = [
             (i, lambda_record(r, stream_arn))
             for i, r in enumerate(records)
-            if not filters or any(pattern_matches(f, r) for f in filters)
+            if passes_filters(spec, r)
         ]
         for start in range(0, len(wanted), spec.batch_size):
             batch = wanted[start : start + spec.batch_size]
@@ -244,11 +338,11 @@ def deliver_stream_now(
             except Exception:
                 _log_failure(f"{spec.function.logical_id} failed; its batch is kept for later")
                 first = batch[0][0]
-                failed_from = first if failed_from is None else min(failed_from, first)
+                failed_at = first if failed_at is None else min(failed_at, first)
                 break
             finally:
                 _consuming.reset(token)
-    return [] if failed_from is None else records[failed_from:]
+    return [] if failed_at is None else records[failed_at:]
 
 
 class EventSourceMapping(_Worker):
@@ -256,11 +350,10 @@ class EventSourceMapping(_Worker):
 
     `offer` is a StreamReader subscriber. Records that pass the filters
     wait in order; a batch is sent once `batch_size` are waiting or the
-    first of them has waited the batching window. A batch that fails (the
-    function raises, or reports an item failure) is sent again from the
-    failed record, after a pause that doubles each time (from `retry_delay`
-    seconds), until the retry limit, and is
-    then dropped with a message: later records wait for it, as on a shard.
+    first of them has waited the batching window. A batch that fails is
+    retried as `deliver_batch` does (from the failed record, the pause
+    doubling from `retry_delay` seconds), until the retry limit, and is then
+    dropped with a message: later records wait for it, as on a shard.
     """
 
     def __init__(
@@ -276,8 +369,7 @@ class EventSourceMapping(_Worker):
         self.dropped = 0
 
     def offer(self, records: list[dict[str, Any]]) -> None:
-        filters = self._spec.filters
-        wanted = [r for r in records if not filters or any(pattern_matches(f, r) for f in filters)]
+        wanted = [r for r in records if passes_filters(self._spec, r)]
         if not wanted:
             return
         now = time.monotonic()
@@ -322,46 +414,21 @@ class EventSourceMapping(_Worker):
                 self._deliver(batch)
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
-        name = self._spec.function.logical_id
-        for attempt in range(self._spec.maximum_retry_attempts + 1):
-            try:
-                failed_from = self._failed_from(
-                    batch, self._lambdas.invoke(self._spec.function, {"Records": batch})
-                )
-            except Exception:
-                _log_failure(f"{name} failed on a batch of {len(batch)} stream records")
-                failed_from = 0
-            if failed_from is None:
-                return
-            batch = batch[failed_from:]
-            delay = min(self._retry_delay * 2**attempt, MAX_RETRY_DELAY_SECONDS)
-            if self._stopping.wait(delay):
-                return
-        print(
-            f"devserver: {name}: gave up on {len(batch)} stream records after "
-            f"{self._spec.maximum_retry_attempts} retries",
-            file=sys.stderr,
+        left = deliver_batch(
+            self._spec,
+            batch,
+            self._lambdas.invoke,
+            attempts=self._spec.maximum_retry_attempts + 1,
+            retry_delay=self._retry_delay,
+            wait=self._stopping.wait,
+            log=lambda message: print(f"devserver: {message}", file=sys.stderr),
         )
-
-    def _failed_from(self, batch: list[dict[str, Any]], result: Any) -> int | None:
-        """Where to resend from, per ReportBatchItemFailures; None when the batch is done.
-
-        An item identifier that names no record of the batch fails it all,
-        as Lambda does.
-        """
-        if not self._spec.report_batch_item_failures or not isinstance(result, dict):
-            return None
-        failures = result.get("batchItemFailures") or []
-        if not failures:
-            return None
-        positions = {r["dynamodb"]["SequenceNumber"]: i for i, r in enumerate(batch)}
-        found = [
-            positions.get(f.get("itemIdentifier")) if isinstance(f, dict) else None
-            for f in failures
-        ]
-        if any(position is None for position in found):
-            return 0
-        return min(position for position in found if position is not None)
+        if left and not self._stopping.is_set():
+            print(
+                f"devserver: {self._spec.function.logical_id}: gave up on {len(left)} stream "
+                f"records after {self._spec.maximum_retry_attempts} retries",
+                file=sys.stderr,
+            )
 
 
 class QueuePoller(_Worker):
@@ -425,14 +492,20 @@ class QueuePoller(_Worker):
             sqs.delete_message_batch(QueueUrl=self._url, Entries=done)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": {},
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self._arn,
-            "awsRegion": self._region,
-        }
+        return sqs_record(message, self._arn, self._region)
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """A message as ReceiveMessage returns it, in the shape Lambda's SQS event source
+    hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }

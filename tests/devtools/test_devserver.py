@@ -34,6 +34,7 @@ from devtools.template import (
     DEFAULT_TEMPLATE,
     FunctionSpec,
     HttpRoute,
+    TemplateError,
     load_template,
     read_yaml,
 )
@@ -436,7 +437,11 @@ def real_stack(aws_env: None, capsys: pytest.CaptureFixture[str]) -> Iterator[De
         server.shutdown()
 
 
-def test_maintenance_api_end_to_end(real_stack: DevServer) -> None:
+def test_maintenance_api_end_to_end(
+    real_stack: DevServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    banner = capsys.readouterr().out
+    assert "  Kener site:  http://localhost:3000 (PUBLIC_SITE_URL" in banner
     url = f"{real_stack.url}/api/v4/maintenances"
     status, _, body = call(url)
     assert status == 401, body
@@ -455,6 +460,8 @@ def test_maintenance_api_end_to_end(real_stack: DevServer) -> None:
     status, _, body = call(url, "POST", maintenance, auth)
     assert status == 201, body
     created = json.loads(body)["maintenance"]
+    # Without PUBLIC_SITE_URL, links point where a local Kener serves, as they would beside one.
+    assert created["url"] == f"http://localhost:3000/maintenances/{created['id']}?type=maintenance"
     status, _, body = call(f"{url}/{created['id']}", headers=auth)
     assert status == 200, body
     assert json.loads(body) == {"maintenance": created}
@@ -481,6 +488,53 @@ def test_dev_api_key_is_stored_and_replaces_the_previous_one(aws_env: None) -> N
         old = table.get(keys.api_key_key(apikeys.digest(first)))
         assert old is not None and old["status"] == "INACTIVE"
     store.reset_clients()
+
+
+def test_parameter_overrides_are_checked_as_cloudformation_checks_them() -> None:
+    functions = load_template(parameters={"LogLevel": "DEBUG", "Unknown": "x"}).functions
+    assert functions["IndexerFunction"].environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert (
+        load_template().functions["IndexerFunction"].environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    )
+    with pytest.raises(TemplateError, match="LogLevel: 'LOUD' is not one of"):
+        load_template(parameters={"LogLevel": "LOUD"})
+
+
+def test_public_site_url_is_the_local_kener_unless_the_environment_sets_it_even_empty() -> None:
+    assert devserver.public_site_url({}) == devserver.DEFAULT_PUBLIC_SITE_URL
+    assert devserver.DEFAULT_PUBLIC_SITE_URL == "http://localhost:3000"
+    site = "https://status.example.com"
+    assert devserver.public_site_url({"PUBLIC_SITE_URL": f" {site} "}) == site
+    assert devserver.public_site_url({"PUBLIC_SITE_URL": ""}) == ""
+
+
+@pytest.mark.parametrize(
+    ("site", "expected"),
+    [("https://status.example.com/", "https://status.example.com/maintenances/1"), ("", None)],
+)
+def test_the_api_functions_get_the_public_site_url_given(
+    aws_env: None, site: str, expected: str | None
+) -> None:
+    server = serve(port=0, table_name=unique_table(), tick_seconds=3600, public_site_url=site)
+    try:
+        auth = {"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"}
+        body = {"title": "t", "start_date_time": int(time.time()) + 3600,
+                "rrule": "FREQ=DAILY;COUNT=1", "duration_seconds": 600}  # fmt: skip
+        status, _, raw = call(f"{server.url}/api/v4/maintenances", "POST", body, auth)
+        assert status == 201, raw
+        created = json.loads(raw)["maintenance"]
+        url = created.get("url")
+        assert (url.partition("?")[0] if url else None) == expected
+        # Only the API functions declare it; the others run as they did.
+        assert "PUBLIC_SITE_URL" not in os.environ
+    finally:
+        server.shutdown()
+
+
+def test_a_public_site_url_the_template_would_refuse_stops_the_start(aws_env: None) -> None:
+    with pytest.raises(TemplateError, match=r"PublicSiteUrl: 'status\.example\.com' does not"):
+        serve(port=0, table_name=unique_table(), public_site_url="status.example.com")
+    assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
 
 
 def test_bad_dev_api_key_is_refused_and_nothing_is_left_running(aws_env: None) -> None:

@@ -175,6 +175,7 @@ def test_the_templates_stream_event_is_read_as_lambda_polls_it() -> None:
     assert spec.on_table
     assert (spec.batch_size, spec.batching_window_seconds) == (100, 1.0)
     assert (spec.maximum_retry_attempts, spec.report_batch_item_failures) == (100, True)
+    assert spec.starting_position == "LATEST"  # deployed, it announces nothing from before
     assert spec.filters[0] == NOTIFIER_FILTER
     # Which records reach the notifier: status changes, windows created or deleted live.
 
@@ -202,6 +203,7 @@ def test_the_templates_stream_event_is_read_as_lambda_polls_it() -> None:
         True,
     )
     assert indexer.maximum_retry_attempts == 10_000  # -1: until the record leaves the stream
+    assert indexer.starting_position == "TRIM_HORIZON"  # counts every event in the stream
     counted = [record(n, "NewImage", "SCHEDULED") for n in ("INSERT", "MODIFY", "REMOVE")]
     assert all(any(pattern_matches(f, r) for f in indexer.filters) for r in counted)
     assert not any(pattern_matches(f, marker) for f in indexer.filters)
