@@ -23,6 +23,8 @@ from maintsvc.storage.access import (
 from maintsvc.storage.items import marker_item
 from maintsvc.storage.store import Item, Store, TxAction
 
+# How many times the event was moved, ended early or cancelled (absent: never).
+SEQUENCE = "sequence"
 # The event is still in the state a transition was decided from (status and times).
 UNCHANGED_CONDITION = "#st = :old_st AND start_date_time = :old_s AND end_date_time = :old_e"
 MAINTENANCE_ACTIVE_CONDITION = "#st = :active AND attribute_not_exists(deleting)"
@@ -187,11 +189,28 @@ def _unchanged(event: Item, exactly: bool = False) -> tuple[str, dict[str, Any]]
     }
 
 
+def revises_calendar(attributes: Mapping[str, Any]) -> bool:
+    """Whether a change (the attributes it sets, each one a change) moves the event, ends it
+    early or cancels it: what a calendar's SEQUENCE must grow for (RFC 5545 3.8.7.4)."""
+    return (
+        "start_date_time" in attributes
+        or "end_date_time" in attributes
+        or attributes.get("status") == CANCELLED
+    )
+
+
 @dataclass(frozen=True)
 class EventChange:
     """Attributes to set on an event as read; `remove` names index keys it leaves (a sparse
     index it drops out of), `exactly` requires the event unchanged to its `updated_at`
-    (else status and times)."""
+    (else status and times).
+
+    A change that moves the event, ends it early or cancels it also adds 1 to
+    its `sequence` in the same write (absent: 0), whoever makes it (a PATCH,
+    the scheduler closing a paused maintenance's windows): the calendar feed's
+    SEQUENCE, which must grow whenever a calendar app has to replace its copy
+    (docs/decisions.md, "The calendar feed").
+    """
 
     event: Item
     attributes: Mapping[str, Any]
@@ -205,6 +224,10 @@ class EventChange:
         expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(self.attributes)))
         if self.remove:
             expression += " REMOVE " + ", ".join(self.remove)
+        if revises_calendar(self.attributes):
+            expression += " ADD #seq :one"
+            names["#seq"] = SEQUENCE
+            values[":one"] = 1
         condition, old = _unchanged(self.event, self.exactly)
         values.update(old)
         names.update(STATUS_NAME)
