@@ -225,7 +225,9 @@ class Response:
                 data = gzip.decompress(data)
             body = data.decode()
         self.text: str = body
-        self.json: Any = json.loads(body) if body else None
+        self.headers = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
+        is_text = self.headers.get("content-type", "").startswith("text/")  # the calendar
+        self.json: Any = json.loads(body) if body and not is_text else None
 
     def __repr__(self) -> str:
         return f"<{self.status} {self.text[:200]}>"

@@ -22,6 +22,10 @@ from maintsvc.storage.store import Item, Store, TransactionCancelled
 KEY_PATTERN = re.compile(r"kener_[0-9a-f]{64}")
 READ, WRITE = "read", "write"
 WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+# A write key sent as `?token=` (only read-only keys may travel in a URL).
+WRITE_KEY_IN_QUERY = (
+    "A write key must not be sent in the query string: use a read-only key as token"
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,22 @@ def authenticate(store: Store, authorization: str | None, method: str, ttl: int)
         raise UnauthorizedError("Invalid API key")
     if api_key.scope != WRITE and method.upper() in WRITE_METHODS:
         raise ForbiddenError("This API key is read-only")
+    return api_key
+
+
+def authenticate_query_token(store: Store, token: str, ttl: int) -> ApiKey:
+    """The read-only key a calendar app sends as `?token=` (it cannot send headers).
+
+    Only `read` keys are accepted there: a URL is copied into calendar apps,
+    shared, proxied and logged, so a key in it must not be able to write. A
+    `write` key is a 403 even though it is valid, so nobody keeps one in a
+    calendar URL (docs/decisions.md, "The calendar feed").
+    """
+    api_key = _lookup(store, token, ttl) if KEY_PATTERN.fullmatch(token) else None
+    if api_key is None or api_key.status != "ACTIVE":
+        raise UnauthorizedError("Invalid API key")
+    if api_key.scope != READ:
+        raise ForbiddenError(WRITE_KEY_IN_QUERY)
     return api_key
 
 

@@ -9,7 +9,7 @@ import base64
 import binascii
 import gzip
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -25,6 +25,7 @@ from maintsvc.storage.store import ConditionFailed, Store, TransactionCancelled
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON = "application/json"
+CALENDAR = "text/calendar; charset=utf-8"
 GZIP_MIN_BYTES = 1024
 # Idempotency-Key is honoured on these (the API's POST and PATCH routes), ignored elsewhere.
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
@@ -82,16 +83,29 @@ def json_response(
     characters; API Gateway decodes it), and gzip is used whenever the
     client accepts it. See docs/decisions.md, "Response sizes".
     """
-    data = encode_json(body)
+    return encoded_response(status, encode_json(body), JSON, accept_gzip, headers)
+
+
+def encoded_response(
+    status: int,
+    data: bytes,
+    content_type: str,
+    accept_gzip: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> Response[Any]:
+    """A response of these UTF-8 bytes: gzip when accepted, base64 past PLAIN_BODY_LIMIT,
+    text otherwise (see json_response for why)."""
     extra: dict[str, str] = dict(headers or {})
     if accept_gzip and len(data) >= GZIP_MIN_BYTES:
         data = gzip.compress(data, compresslevel=6)
         extra["Content-Encoding"] = "gzip"
     elif len(data) <= PLAIN_BODY_LIMIT:
-        return Response(status_code=status, content_type=JSON, body=data.decode(), headers=extra)
+        return Response(
+            status_code=status, content_type=content_type, body=data.decode(), headers=extra
+        )
     response: Response[Any] = Response(
         status_code=status,
-        content_type=JSON,
+        content_type=content_type,
         body=base64.b64encode(data).decode(),
         headers=extra,
     )
@@ -160,6 +174,24 @@ def respond_unless_cached(
     if condition is not None and etags.none_match_fails(condition, tag):
         return Response(status_code=304, body="", headers={"ETag": tag})
     return respond(app, 200, {name: resource}, {"ETag": tag})
+
+
+def respond_calendar(app: APIGatewayHttpResolver, text: str, too_large: str) -> Response[Any]:
+    """An iCalendar answer (`text/calendar`), with ETag and If-None-Match as on the other
+    GETs: the tag is over the calendar's bytes, and a match is a 304 without a body.
+
+    Measured like every answer: one Lambda could not return is a 400 with
+    `too_large` (docs/decisions.md, "The calendar feed").
+    """
+    data = text.encode()
+    tag = etags.etag_of(data)
+    condition = header(app, "if-none-match")
+    if condition is not None and etags.none_match_fails(condition, tag):
+        return Response(status_code=304, body="", headers={"ETag": tag})
+    response = encoded_response(200, data, CALENDAR, accepts_gzip(app), {"ETag": tag})
+    if payload_bytes(response) > MAX_PAYLOAD_BYTES:
+        raise ValidationError(too_large)
+    return response
 
 
 def if_match(
@@ -268,11 +300,32 @@ def _register_envelopes(app: APIGatewayHttpResolver) -> None:
         return envelope(404, "NOT_FOUND", "Not found")
 
 
+def route_key(event: Mapping[str, Any]) -> str:
+    """The route API Gateway matched (`GET /api/v4/maintenances/calendar.ics`)."""
+    return str(event.get("routeKey") or event.get("requestContext", {}).get("routeKey") or "")
+
+
+def _query_token(event: Mapping[str, Any]) -> str | None:
+    """`?token=`, the key a calendar app sends in the URL; empty counts as absent."""
+    token = (event.get("queryStringParameters") or {}).get("token")
+    return token or None
+
+
 def _authenticated(
-    table_name: str, headers: dict[str, str], method: str, cache_seconds: int
+    table_name: str,
+    headers: dict[str, str],
+    method: str,
+    cache_seconds: int,
+    token: str | None = None,
 ) -> apikeys.ApiKey | dict[str, Any]:
-    """The request's API key, or the finished 401/403/500 response."""
+    """The request's API key, or the finished 401/403/500 response.
+
+    `token` (a route that takes `?token=`, when the query has one) is the
+    credential instead of the header: it must be a read-only key.
+    """
     try:
+        if token is not None:
+            return apikeys.authenticate_query_token(Store(table_name), token, cache_seconds)
         return apikeys.authenticate(
             Store(table_name), headers.get("authorization"), method, cache_seconds
         )
@@ -296,8 +349,19 @@ def _log_write(method: str, event: dict[str, Any], result: dict[str, Any]) -> No
         )
 
 
-def build_handler(app: APIGatewayHttpResolver) -> Handler:
-    """Register the envelope handlers on `app` and return the Lambda entry point."""
+def build_handler(
+    app: APIGatewayHttpResolver,
+    token_routes: Collection[str] = (),
+    writes_nothing: Collection[str] = (),
+) -> Handler:
+    """Register the envelope handlers on `app` and return the Lambda entry point.
+
+    `token_routes` (route keys, `GET /api/v4/...`) also take a read-only key
+    as `?token=`, for clients that cannot send headers (calendar apps).
+    `writes_nothing` are POST routes that store nothing (a preview), so an
+    Idempotency-Key there is ignored: there is no effect to protect, and
+    honouring it would write a record.
+    """
     _register_envelopes(app)
 
     def _idempotent(
@@ -331,15 +395,18 @@ def build_handler(app: APIGatewayHttpResolver) -> Handler:
         settings = load_settings()
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         method = event.get("requestContext", {}).get("http", {}).get("method", "GET")
+        route = route_key(event)
+        token = _query_token(event) if route in token_routes else None
         api_key = _authenticated(
-            settings.table_name, headers, method, settings.api_key_cache_seconds
+            settings.table_name, headers, method, settings.api_key_cache_seconds, token
         )
         if not isinstance(api_key, apikeys.ApiKey):
             return api_key
         logger.append_keys(api_key_name=api_key.name)  # on every line this request logs
         try:
             idempotency_key = headers.get("idempotency-key")
-            if idempotency_key is not None and method.upper() in IDEMPOTENT_METHODS:
+            keyed = method.upper() in IDEMPOTENT_METHODS and route not in writes_nothing
+            if idempotency_key is not None and keyed:
                 result = _idempotent(settings.table_name, api_key, idempotency_key, event, context)
             else:
                 result = app.resolve(event, context)
