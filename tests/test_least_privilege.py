@@ -182,6 +182,7 @@ def test_each_function_is_granted_exactly_what_it_uses(
         ("GET", f"{path}/events", None, None),
         ("GET", "/api/v4/maintenances/events", None, None),
         ("GET", "/api/v4/maintenances/events", None, {"maintenance_id": str(hourly["id"])}),
+        ("GET", "/api/v4/maintenances/calendar.ics", None, {"monitors": "db"}),
     ]:
         assert call(method, target, body=body, query=query).status == 200, (method, target)
     # A key not yet cached: the monitor route looks it up itself (GetItem), then reads the index.
@@ -189,6 +190,8 @@ def test_each_function_is_granted_exactly_what_it_uses(
         "GET", "/api/v4/monitors/db/maintenance", query={"at": str(NOW + 600)}, key=read_key
     )
     assert monitor.json["in_maintenance"] is True
+    feed = call("GET", "/api/v4/maintenances/calendar.ics", key=None, query={"token": read_key})
+    assert feed.status == 200  # a read-only key in the query instead of the header
     events = call("GET", f"{path}/events", query={"limit": "3"}).json["events"]
     first, second, third = (f"{path}/events/{e['id']}" for e in events)
     assert call("GET", first).status == 200

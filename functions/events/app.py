@@ -1,4 +1,5 @@
-"""Lambda behind the events routes and the global feed /api/v4/maintenances/events."""
+"""Lambda behind the events routes, the global feed /api/v4/maintenances/events and the
+calendar feed /api/v4/maintenances/calendar.ics."""
 
 from typing import Any
 
@@ -15,18 +16,20 @@ from maintsvc.edge.http import (
     parse_id,
     positive_id,
     respond,
+    respond_calendar,
     respond_page,
     respond_tagged,
     respond_unless_cached,
 )
 from maintsvc.errors import maintenance_not_found
 from maintsvc.observability import logger
-from maintsvc.resources import events
+from maintsvc.resources import calendar, events
 from maintsvc.storage.items import with_event_url, with_feed_url
 from maintsvc.storage.store import Store
 
 app = APIGatewayHttpResolver()
 EVENT_PATH = "/api/v4/maintenances/<maintenance_id>/events/<event_id>"
+CALENDAR_PATH = "/api/v4/maintenances/calendar.ics"
 
 
 def _store() -> Store:
@@ -47,6 +50,20 @@ def list_feed() -> Response[Any]:
     return respond_page(
         app, {**listed, "events": [with_feed_url(e, site) for e in listed["events"]]}
     )
+
+
+@app.get(CALENDAR_PATH)
+def calendar_feed() -> Response[Any]:
+    """Read-only keys may also come as `?token=` (build_handler below): calendar apps cannot
+    send headers."""
+    text = calendar.calendar_feed(
+        _store(),
+        app.current_event.query_string_parameters,
+        load_settings().public_site_url,
+        app.current_event.request_context.domain_name,
+        now_seconds(),
+    )
+    return respond_calendar(app, text, calendar.TOO_LARGE)
 
 
 @app.get("/api/v4/maintenances/<maintenance_id>/events")
@@ -96,4 +113,6 @@ def delete_event(maintenance_id: str, event_id: str) -> Response[Any]:
     return respond(app, 200, {"message": f"Event with id '{event_id}' deleted successfully"})
 
 
-lambda_handler = logger.inject_lambda_context(build_handler(app))
+lambda_handler = logger.inject_lambda_context(
+    build_handler(app, token_routes={f"GET {CALENDAR_PATH}"})
+)

@@ -41,6 +41,9 @@ EVENTS = "/api/v4/maintenances/{maintenance_id}/events"
 EVENT = "/api/v4/maintenances/{maintenance_id}/events/{event_id}"
 FEED = "/api/v4/maintenances/events"
 MONITOR = "/api/v4/monitors/{monitor_tag}/maintenance"
+CALENDAR = "/api/v4/maintenances/calendar.ics"
+# Media types other than JSON a response may declare (the calendar feed's body).
+TEXT_MEDIA = {"text/calendar"}
 
 # Declared because every write may lose a race (docs/behaviour.md §2, 409 on writes), but no
 # conditional write on these paths can fail today: a lost DELETE of a maintenance reads
@@ -137,7 +140,15 @@ def declared_parameters(doc: dict[str, Any], path: str, method: str, where: str)
 
 
 def query_parameters(doc: dict[str, Any], path: str, method: str) -> set[str]:
-    return declared_parameters(doc, path, method, "query")
+    """Declared query parameters, and the query names of the operation's apiKey schemes
+    (the calendar's `token`)."""
+    names = declared_parameters(doc, path, method, "query")
+    schemes = doc["components"]["securitySchemes"]
+    for requirement in lookup(doc, operation_pointer(path, method)).get("security", []):
+        for name in requirement:
+            if schemes[name]["type"] == "apiKey" and schemes[name]["in"] == "query":
+                names.add(schemes[name]["name"])
+    return names
 
 
 def response_headers(doc: dict[str, Any], path: str, method: str, status: int) -> dict[str, bool]:
@@ -176,9 +187,11 @@ class SchemaChecker:
         where = "/".join(str(p) for p in found.absolute_path)
         return f"{found.message} (at /{where}; schema {pointer})"
 
-    def response_schema(self, path: str, method: str, status: int) -> str | None:
-        """Pointer of the JSON schema declared for this response (asserts it is declared);
-        None for a response declared without a body (304)."""
+    def response_schema(
+        self, path: str, method: str, status: int, media: str = "application/json"
+    ) -> str | None:
+        """Pointer of the schema declared for this response in `media` (asserts it is
+        declared); None for a response declared without a body (304)."""
         op_pointer = operation_pointer(path, method)
         responses = lookup(self.doc, op_pointer)["responses"]
         assert str(status) in responses, (
@@ -189,8 +202,8 @@ class SchemaChecker:
         content = response.get("content") or {}
         if not content and status == 304:
             return None
-        assert list(content) == ["application/json"], (method, path, status, list(content))
-        return f"{pointer}/content/application~1json/schema"
+        assert list(content) == [media], (method, path, status, list(content))
+        return f"{pointer}/content/{escape(media)}/schema"
 
     def request_schema(self, path: str, method: str) -> str | None:
         op_pointer = operation_pointer(path, method)
@@ -228,10 +241,18 @@ class Conformance:
         response = self.call(method, path, **kwargs)
         assert response.status == expect, f"{method} {path} {kwargs}: {response!r}"
 
-        pointer = self.schemas.response_schema(route, method, response.status)
         headers = {k.lower(): v for k, v in (response.raw.get("headers") or {}).items()}
+        media = headers.get("content-type", "").split(";")[0]
+        text_body = media in TEXT_MEDIA
+        pointer = self.schemas.response_schema(
+            route, method, response.status, media if text_body else "application/json"
+        )
         if pointer is None:
             assert response.text == "" and "content-type" not in headers, response.raw
+        elif text_body:
+            assert headers["content-type"] == f"{media}; charset=utf-8", headers
+            problem = self.schemas.error(pointer, response.text)
+            assert problem is None, f"{method} {path} -> {response.status}: {problem}"
         else:
             assert headers.get("content-type", "").split(";")[0] == "application/json", headers
             problem = self.schemas.error(pointer, response.json)
@@ -407,14 +428,44 @@ def test_examples_match_their_schemas() -> None:
         response, parent = follow(doc, pointer.rsplit("/content/", 1)[0])
         if "content" not in response:  # 304: no body
             continue
-        content = lookup(doc, f"{parent}/content/application~1json")
-        examples = [content["example"]] if "example" in content else []
-        examples += [e["value"] for e in content.get("examples", {}).values()]
-        for example in examples:
-            problem = checker.error(f"{parent}/content/application~1json/schema", example)
-            assert problem is None, f"example at {parent}: {problem}"
-            checked += 1
+        for media_type in response["content"]:  # JSON, or the calendar's text
+            where = f"{parent}/content/{escape(media_type)}"
+            content = lookup(doc, where)
+            examples = [content["example"]] if "example" in content else []
+            examples += [e["value"] for e in content.get("examples", {}).values()]
+            for example in examples:
+                problem = checker.error(f"{where}/schema", example)
+                assert problem is None, f"example at {where}: {problem}"
+                checked += 1
     assert checked >= 20
+
+
+def wanted_statuses(doc: dict[str, Any], path: str, method: str) -> set[str]:
+    """The statuses an operation must declare, checking the headers that go with them."""
+    op = lookup(doc, operation_pointer(path, method))
+    headers = declared_parameters(doc, path, method, "header")
+    wanted = {"401", "500"}
+    if method in WRITE_METHODS:
+        wanted |= {"403", "409"}
+    if "requestBody" in op:
+        assert op["requestBody"].get("required") is True, (method, path)
+        wanted |= {"400", "413"}
+    if "{maintenance_id}" in path:
+        wanted.add("404")
+    # Safe retries on POST and PATCH; ETags on a single maintenance or event, and on the
+    # calendar.
+    if method in {"POST", "PATCH"}:
+        assert "idempotency-key" in headers, (method, path)
+        wanted.add("422")
+    if path in (MAINTENANCE, EVENT):
+        wanted |= {"304"} if method == "GET" else {"412"}
+        assert ("if-none-match" if method == "GET" else "if-match") in headers, (method, path)
+    elif path == CALENDAR:
+        wanted |= {"304", "403"}  # 403: a write key as ?token=
+        assert headers & {"if-match", "if-none-match"} == {"if-none-match"}
+    else:
+        assert not headers & {"if-match", "if-none-match"}, (method, path)
+    return wanted
 
 
 def test_every_operation_declares_its_errors() -> None:
@@ -426,31 +477,17 @@ def test_every_operation_declares_its_errors() -> None:
     ids = []
     for (path, method), op in operations(doc).items():
         ids.append(op["operationId"])
+        # Only the calendar also takes a read-only key in the query (calendar apps).
+        token = [{"calendarToken": []}] if path == CALENDAR else []
+        assert op.get("security", doc["security"]) == [{"bearerAuth": []}, *token], path
         assert op.get("description"), (method, path)
         declared = set(op["responses"])
-        headers = declared_parameters(doc, path, method, "header")
-        wanted = {"401", "500"}
-        if method in WRITE_METHODS:
-            wanted |= {"403", "409"}
-        if "requestBody" in op:
-            assert op["requestBody"].get("required") is True, (method, path)
-            wanted |= {"400", "413"}
-        if "{maintenance_id}" in path:
-            wanted.add("404")
-        # Safe retries on POST and PATCH; ETags on a single maintenance or event.
-        if method in {"POST", "PATCH"}:
-            assert "idempotency-key" in headers, (method, path)
-            wanted.add("422")
-        if path in (MAINTENANCE, EVENT):
-            wanted |= {"304"} if method == "GET" else {"412"}
-            assert ("if-none-match" if method == "GET" else "if-match") in headers, (method, path)
-        else:
-            assert not headers & {"if-match", "if-none-match"}, (method, path)
+        wanted = wanted_statuses(doc, path, method)
         assert wanted <= declared, (method, path, wanted - declared)
         assert sum(1 for s in declared if s.startswith("2")) == 1, (method, path)
         success = next(s for s in declared if s.startswith("2"))
         tagged = "etag" in response_headers(doc, path, method, int(success))
-        one_resource = path in (MAINTENANCE, EVENT) and method != "DELETE"
+        one_resource = path in (MAINTENANCE, EVENT, CALENDAR) and method != "DELETE"
         assert tagged == (one_resource or (path, method) == (MAINTENANCES, "POST")), (method, path)
         for status in declared - {"200", "201", "304"}:
             response, _ = follow(doc, f"{operation_pointer(path, method)}/responses/{status}")
@@ -573,7 +610,7 @@ def test_default_check_sees_through_refs_and_combinators() -> None:
 def test_document_routes_are_the_template_routes() -> None:
     documented = set(operations(document()))
     deployed = template_routes()
-    assert len(deployed) == 11
+    assert len(deployed) == 12
     assert documented == deployed, {
         "in template.yaml only": deployed - documented,
         "in the document only": documented - deployed,
@@ -695,6 +732,12 @@ def test_conformance_realistic_sequence(api: Conformance, read_key: str) -> None
     api("GET", FEED, 200, query={"maintenance_id": str(c["id"]), "event_start_date_time": "0"})
     api("GET", FEED, 200, query={"maintenance_id": "999"})
     api("GET", FEED, 200, query={"page": "2", "limit": "2", "event_start_date_time": ""})
+
+    calendar = api("GET", CALENDAR, 200)
+    assert calendar.text.count("BEGIN:VEVENT") > len(api("GET", FEED, 200).json["events"])
+    tagged = api("GET", CALENDAR, 200, key=None, query={"monitors": "db, web", "token": read_key})
+    assert 0 < tagged.text.count("BEGIN:VEVENT") < calendar.text.count("BEGIN:VEVENT")
+    api("GET", CALENDAR, 304, headers={"If-None-Match": calendar.raw["headers"]["ETag"]})
 
     api("DELETE", fill(MAINTENANCE, d["id"]), 200)
     assert api("GET", MAINTENANCES, 200).json["maintenances"][0]["id"] == c["id"]
@@ -858,6 +901,18 @@ def _malformed_bodies_and_queries(
     api("GET", fill(MONITOR), 400, query={"at": "-1"})
 
 
+def _calendar(api: Conformance, write_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calendar's own credential (`?token=`, read-only keys only) and size limit."""
+    api("GET", CALENDAR, 401, key=None, query={"token": UNKNOWN_KEY})
+    api("GET", CALENDAR, 401, query={"token": "not-a-key"})  # the token decides, not the header
+    api("GET", CALENDAR, 403, key=None, query={"token": write_key})
+    tag = api("GET", CALENDAR, 200).raw["headers"]["ETag"]
+    api("GET", CALENDAR, 304, headers={"If-None-Match": tag})
+    with monkeypatch.context() as patch:
+        patch.setattr("maintsvc.edge.http.MAX_PAYLOAD_BYTES", 200)
+        api("GET", CALENDAR, 400)
+
+
 def _conflicts(
     api: Conformance, monkeypatch: pytest.MonkeyPatch, concrete: Callable[[str], str]
 ) -> None:
@@ -917,7 +972,7 @@ def _server_errors(
 
 
 def test_conformance_error_cases(
-    api: Conformance, read_key: str, monkeypatch: pytest.MonkeyPatch
+    api: Conformance, read_key: str, write_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     m = api("POST", MAINTENANCES, 201, body=valid_body(start_date_time=NOW + 3600))
     m_id = m.json["maintenance"]["id"]
@@ -945,6 +1000,7 @@ def test_conformance_error_cases(
     _not_found(api, e_mid, e_ids, other_id)
     _invalid_bodies(api, m_id, e_mid, e_ids)
     _malformed_bodies_and_queries(api, concrete, bodies)
+    _calendar(api, write_key, monkeypatch)
     _conflicts(api, monkeypatch, concrete)
     _server_errors(api, monkeypatch, concrete, bodies)
 

@@ -15,10 +15,11 @@ def concrete(route: str) -> str:
 
 
 def test_the_template_declares_every_route() -> None:
-    assert len(ROUTES) == 11
+    assert len(ROUTES) == 12
     assert {(m, r) for _, m, r in ROUTES} >= {
         ("GET", "/api/v4/maintenances/events"),
         ("DELETE", "/api/v4/maintenances/{maintenance_id}/events/{event_id}"),
+        ("GET", "/api/v4/maintenances/calendar.ics"),
     }
 
 
@@ -82,4 +83,33 @@ def test_no_stack_trace_ever(
     if response.status == 500:
         assert response.json == {
             "error": {"code": "INTERNAL_ERROR", "message": "Internal server error"}
+        }
+
+
+CALENDAR = ("GET", "/api/v4/maintenances/calendar.ics")
+
+
+@pytest.mark.parametrize(("function", "method", "route"), ROUTES)
+def test_only_the_calendar_takes_a_key_in_the_query(
+    call: Caller, read_key: str, write_key: str, function: str, method: str, route: str
+) -> None:
+    """`?token=` is a credential on the calendar route alone, and only for a read-only key:
+    elsewhere it is an unknown query parameter, so the request has no credential."""
+    as_read = call(method, concrete(route), body={}, key=None, query={"token": read_key})
+    as_write = call(method, concrete(route), body={}, key=None, query={"token": write_key})
+    if (method, route) == CALENDAR:
+        assert as_read.status == 200, as_read
+        assert as_write.status == 403
+        assert as_write.json == {
+            "error": {
+                "code": "FORBIDDEN",
+                "message": "A write key must not be sent in the query string: "
+                "use a read-only key as token",
+            }
+        }
+        return
+    for response in (as_read, as_write):
+        assert response.status == 401
+        assert response.json == {
+            "error": {"code": "UNAUTHORIZED", "message": "Missing or invalid authorization header"}
         }

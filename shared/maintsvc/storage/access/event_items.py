@@ -2,12 +2,15 @@
 
 Serves docs/data-model.md's patterns 7-8 (events written with their markers),
 9 (a maintenance's events in start order), 10 (get an event), 16 (clearing an
-old schedule), 18 (a maintenance's events) and the deletes of 19 (history).
+old schedule), 18 (a maintenance's events), the deletes of 19 (history) and 31
+(the calendar feed's events of many maintenances at once).
 Event status changes (status_changes.apply_transition) write through
 `apply_event_change`.
 """
 
+import contextvars
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +21,7 @@ from maintsvc.storage.access import (
     STATUS_NAME,
     TRANSACTION_ACTIONS,
     event_count_change,
+    feed_items,
     item_key,
 )
 from maintsvc.storage.items import marker_item
@@ -103,6 +107,26 @@ def events_of_maintenance(store: Store, maintenance_id: int) -> list[Item]:
         {":pk": keys.maintenance_pk(maintenance_id), ":e": "E#"},
         consistent=True,
     )
+
+
+def events_from_at_once(
+    store: Store, first_starts: Mapping[int, int], threads: int = 16
+) -> dict[int, list[Item]]:
+    """Pattern 31 (the calendar feed): for each maintenance, its events starting at or after
+    its given start, start ascending (pattern 12's LSI1 Query, eventually consistent), the
+    Queries `threads` at a time: a round trip's wait per `threads` maintenances, and each
+    reads only its own events from that start on, never the older history."""
+    if len(first_starts) <= 1:
+        return {m: feed_items.events_from(store, m, s) for m, s in first_starts.items()}
+    context = contextvars.copy_context()
+
+    def read(maintenance_id: int) -> list[Item]:
+        return context.copy().run(
+            feed_items.events_from, store, maintenance_id, first_starts[maintenance_id]
+        )
+
+    with ThreadPoolExecutor(min(threads, len(first_starts))) as pool:
+        return dict(zip(first_starts, pool.map(read, first_starts), strict=True))
 
 
 def open_events(store: Store, maintenance_id: int) -> list[Item]:
