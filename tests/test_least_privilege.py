@@ -183,6 +183,7 @@ def test_each_function_is_granted_exactly_what_it_uses(
         ("GET", "/api/v4/maintenances/events", None, None),
         ("GET", "/api/v4/maintenances/events", None, {"maintenance_id": str(hourly["id"])}),
         ("GET", "/api/v4/maintenances/calendar.ics", None, {"monitors": "db"}),
+        ("POST", "/api/v4/maintenances/preview", valid_body(rrule="FREQ=DAILY"), None),
     ]:
         assert call(method, target, body=body, query=query).status == 200, (method, target)
     # A key not yet cached: the monitor route looks it up itself (GetItem), then reads the index.

@@ -1,4 +1,5 @@
-"""Lambda behind /api/v4/maintenances and /api/v4/maintenances/{maintenance_id}."""
+"""Lambda behind /api/v4/maintenances, /api/v4/maintenances/{maintenance_id} and the schedule
+preview /api/v4/maintenances/preview."""
 
 from typing import Any
 
@@ -20,11 +21,12 @@ from maintsvc.edge.http import (
 )
 from maintsvc.errors import maintenance_not_found
 from maintsvc.observability import logger
-from maintsvc.resources import maintenances
+from maintsvc.resources import maintenances, preview
 from maintsvc.storage.items import with_maintenance_url
 from maintsvc.storage.store import Store
 
 app = APIGatewayHttpResolver()
+PREVIEW_PATH = "/api/v4/maintenances/preview"
 # A DELETE purges items until this much of the Lambda timeout is left; the scheduler
 # finishes a maintenance too large for one invocation.
 DELETE_RESERVE_MILLIS = 15_000
@@ -56,6 +58,13 @@ def create_maintenance() -> Response[Any]:
         _store(), load_settings(), json_body(app), now_seconds()
     )
     return respond_tagged(app, 201, "maintenance", _shown(created))
+
+
+@app.post(PREVIEW_PATH)
+def preview_maintenance() -> Response[Any]:
+    """A create's body, validated as a create, answered with its next windows; writes nothing,
+    so build_handler ignores an Idempotency-Key here."""
+    return respond(app, 200, preview.preview(json_body(app), now_seconds()))
 
 
 @app.get("/api/v4/maintenances/<maintenance_id>")
@@ -98,4 +107,6 @@ def delete_maintenance(maintenance_id: str) -> Response[Any]:
     )
 
 
-lambda_handler = logger.inject_lambda_context(build_handler(app))
+lambda_handler = logger.inject_lambda_context(
+    build_handler(app, writes_nothing={f"POST {PREVIEW_PATH}"})
+)

@@ -42,6 +42,9 @@ EVENT = "/api/v4/maintenances/{maintenance_id}/events/{event_id}"
 FEED = "/api/v4/maintenances/events"
 MONITOR = "/api/v4/monitors/{monitor_tag}/maintenance"
 CALENDAR = "/api/v4/maintenances/calendar.ics"
+PREVIEW = "/api/v4/maintenances/preview"
+# A POST that stores nothing: no Idempotency-Key (nothing to replay), no lost race (409).
+WRITES_NOTHING = {(PREVIEW, "POST")}
 # Media types other than JSON a response may declare (the calendar feed's body).
 TEXT_MEDIA = {"text/calendar"}
 
@@ -443,20 +446,24 @@ def test_examples_match_their_schemas() -> None:
 def wanted_statuses(doc: dict[str, Any], path: str, method: str) -> set[str]:
     """The statuses an operation must declare, checking the headers that go with them."""
     op = lookup(doc, operation_pointer(path, method))
+    declared = set(op["responses"])
     headers = declared_parameters(doc, path, method, "header")
     wanted = {"401", "500"}
+    stores = (path, method) not in WRITES_NOTHING
     if method in WRITE_METHODS:
-        wanted |= {"403", "409"}
+        wanted |= {"403", "409"} if stores else {"403"}
     if "requestBody" in op:
         assert op["requestBody"].get("required") is True, (method, path)
         wanted |= {"400", "413"}
     if "{maintenance_id}" in path:
         wanted.add("404")
-    # Safe retries on POST and PATCH; ETags on a single maintenance or event, and on the
-    # calendar.
-    if method in {"POST", "PATCH"}:
+    # Safe retries on POST and PATCH that store something; ETags on a single maintenance
+    # or event, and on the calendar.
+    if method in {"POST", "PATCH"} and stores:
         assert "idempotency-key" in headers, (method, path)
         wanted.add("422")
+    elif not stores:
+        assert "idempotency-key" not in headers and not declared & {"409", "422"}
     if path in (MAINTENANCE, EVENT):
         wanted |= {"304"} if method == "GET" else {"412"}
         assert ("if-none-match" if method == "GET" else "if-match") in headers, (method, path)
@@ -610,7 +617,7 @@ def test_default_check_sees_through_refs_and_combinators() -> None:
 def test_document_routes_are_the_template_routes() -> None:
     documented = set(operations(document()))
     deployed = template_routes()
-    assert len(deployed) == 12
+    assert len(deployed) == 13
     assert documented == deployed, {
         "in template.yaml only": deployed - documented,
         "in the document only": documented - deployed,
@@ -738,6 +745,9 @@ def test_conformance_realistic_sequence(api: Conformance, read_key: str) -> None
     tagged = api("GET", CALENDAR, 200, key=None, query={"monitors": "db, web", "token": read_key})
     assert 0 < tagged.text.count("BEGIN:VEVENT") < calendar.text.count("BEGIN:VEVENT")
     api("GET", CALENDAR, 304, headers={"If-None-Match": calendar.raw["headers"]["ETag"]})
+    preview = api("POST", PREVIEW, 200, body=valid_body(rrule="FREQ=DAILY", count=3)).json
+    assert (len(preview["occurrences"]), preview["truncated"]) == (3, True)
+    api("POST", PREVIEW, 200, body=valid_body(count=None, timezone="Europe/Berlin"))
 
     api("DELETE", fill(MAINTENANCE, d["id"]), 200)
     assert api("GET", MAINTENANCES, 200).json["maintenances"][0]["id"] == c["id"]
@@ -867,8 +877,8 @@ def _malformed_bodies_and_queries(
     api: Conformance, concrete: Callable[[str], str], bodies: dict[str, Any]
 ) -> None:
     """400 for bodies that are not JSON objects and bad query values, 413 past 1 MiB."""
-    for route in (MAINTENANCES, MAINTENANCE, EVENT):
-        method = "POST" if route == MAINTENANCES else "PATCH"
+    for route in (MAINTENANCES, PREVIEW, MAINTENANCE, EVENT):
+        method = "POST" if route in (MAINTENANCES, PREVIEW) else "PATCH"
         api(method, concrete(route), 400, raw_body="{nope")
         api(method, concrete(route), 400, raw_body="[1, 2]")
         api(method, fill(route, 999, 999), 400, raw_body="null")  # body read before lookup
@@ -901,8 +911,11 @@ def _malformed_bodies_and_queries(
     api("GET", fill(MONITOR), 400, query={"at": "-1"})
 
 
-def _calendar(api: Conformance, write_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The calendar's own credential (`?token=`, read-only keys only) and size limit."""
+def _calendar_and_preview(
+    api: Conformance, write_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calendar's own credential (`?token=`, read-only keys only) and size limit; the
+    preview's 400s (a create's, then `count`)."""
     api("GET", CALENDAR, 401, key=None, query={"token": UNKNOWN_KEY})
     api("GET", CALENDAR, 401, query={"token": "not-a-key"})  # the token decides, not the header
     api("GET", CALENDAR, 403, key=None, query={"token": write_key})
@@ -911,6 +924,10 @@ def _calendar(api: Conformance, write_key: str, monkeypatch: pytest.MonkeyPatch)
     with monkeypatch.context() as patch:
         patch.setattr("maintsvc.edge.http.MAX_PAYLOAD_BYTES", 200)
         api("GET", CALENDAR, 400)
+    for overrides, body_valid in CREATE_CASES:
+        api("POST", PREVIEW, 400, body=valid_body(**overrides), body_valid=body_valid)
+    for count in (0, 101, 2.5, "5", True):
+        api("POST", PREVIEW, 400, body=valid_body(count=count), body_valid=False)
 
 
 def _conflicts(
@@ -963,8 +980,12 @@ def _server_errors(
     def broken(self: Store) -> Any:
         raise RuntimeError("secret internals")
 
+    def broken_rules(*args: Any) -> Any:  # the preview reads no table: its rule engine fails
+        raise RuntimeError("secret internals")
+
     with monkeypatch.context() as patch:
         patch.setattr(Store, "_ddb", property(broken))
+        patch.setattr("maintsvc.rrules.parse_schedule", broken_rules)
         for route, method in api.operations:
             body = bodies.get(route) if method in {"POST", "PATCH"} else None
             response = api(method, concrete(route), 500, body=body)
@@ -989,6 +1010,7 @@ def test_conformance_error_cases(
     ids = {MAINTENANCE: (m_id, 1), EVENTS: (m_id, 1), EVENT: (e_mid, e_ids[0])}
     bodies = {
         MAINTENANCES: valid_body(),
+        PREVIEW: valid_body(),
         MAINTENANCE: {"title": "x"},
         EVENT: {"status": "CANCELLED"},
     }
@@ -1000,7 +1022,7 @@ def test_conformance_error_cases(
     _not_found(api, e_mid, e_ids, other_id)
     _invalid_bodies(api, m_id, e_mid, e_ids)
     _malformed_bodies_and_queries(api, concrete, bodies)
-    _calendar(api, write_key, monkeypatch)
+    _calendar_and_preview(api, write_key, monkeypatch)
     _conflicts(api, monkeypatch, concrete)
     _server_errors(api, monkeypatch, concrete, bodies)
 

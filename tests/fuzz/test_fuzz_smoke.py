@@ -42,10 +42,10 @@ def summary_number(output: str, pattern: str) -> int:
 
 
 def test_quick_fuzz_covers_every_operation_and_passes() -> None:
-    assert len(schema_operations(SCHEMA)) == 12
+    assert len(schema_operations(SCHEMA)) == 13
     code, output = fuzz(*QUICK)
     assert code == 0, output
-    assert re.search(r"^operations: 12/12 tested$", output, re.MULTILINE), output
+    assert re.search(r"^operations: 13/13 tested$", output, re.MULTILINE), output
     assert summary_number(output, r"^requests: (\d+)") >= 10
     assert summary_number(output, r"^failures: (\d+)$") == 0, output
     assert summary_number(output, r"^errors: (\d+)$") == 0, output
