@@ -112,6 +112,71 @@ def test_each_concurrent_request_gets_its_own_execution_environment() -> None:
         lambdas.close()
 
 
+RENDEZVOUS_APP = """
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+AT_IMPORT = os.environ.get("SITE")
+
+
+def handler(event, context):
+    # Both invocations must be inside their handlers at once to get past this.
+    sys.modules["devserver_test_rendezvous"].wait(10)
+    with ThreadPoolExecutor(1) as pool:
+        in_pool = pool.submit(os.getenv, "SITE").result()
+    return {
+        "site": os.environ.get("SITE"),
+        "in_pool": in_pool,
+        "at_import": AT_IMPORT,
+        "other": os.environ.get("ONLY_B"),
+        "listed": sorted(name for name in os.environ if name in ("SITE", "ONLY_B")),
+    }
+"""
+
+
+def test_functions_with_variables_of_their_own_run_at_once_each_seeing_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Own variables used to make a function run alone, so every API request (they all
+    have PUBLIC_SITE_URL) waited for whole stream batches of the indexer."""
+    (tmp_path / "app.py").write_text(RENDEZVOUS_APP)
+    monkeypatch.setitem(sys.modules, "devserver_test_rendezvous", threading.Barrier(2))
+    site_a = FunctionSpec("SiteA", tmp_path, "app.handler", 30, 128, {"SITE": "a"}, ())
+    site_b = FunctionSpec(
+        "SiteB", tmp_path, "app.handler", 30, 128, {"SITE": "b", "ONLY_B": "1"}, ()
+    )
+    lambdas = LocalLambda([site_a, site_b], "us-east-1")
+    results: dict[str, Any] = {}
+
+    def invoke(spec: FunctionSpec) -> None:
+        results[spec.logical_id] = lambdas.invoke(spec, {})
+
+    try:
+        clients = [threading.Thread(target=invoke, args=(spec,)) for spec in (site_a, site_b)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(15)
+    finally:
+        lambdas.close()
+    assert results["SiteA"] == {  # passed the rendezvous: the two ran at the same time
+        "site": "a",
+        "in_pool": "a",  # a thread pool the handler starts sees the variables too
+        "at_import": "a",  # and so does its cold start
+        "other": None,  # never another function's
+        "listed": ["SITE"],
+    }
+    assert results["SiteB"] == {
+        "site": "b",
+        "in_pool": "b",
+        "at_import": "b",
+        "other": "1",
+        "listed": ["ONLY_B", "SITE"],
+    }
+    assert "SITE" not in os.environ and "ONLY_B" not in os.environ
+
+
 # -- the table stream -------------------------------------------------------------------------
 
 
