@@ -43,6 +43,7 @@ from devtools.gateway import Gateway, HttpResponse, Request, json_response
 from devtools.lambdas import LocalLambda, set_variables
 from devtools.localaws import LOOPBACK, EmbeddedMoto, ensure_table, load_items
 from devtools.persistence import DEFAULT_DATA_DIR, SAVE_SECONDS, SavedTable
+from devtools.priority import Priority, install_hook
 from devtools.template import (
     DEFAULT_TEMPLATE,
     LOCAL_STACK_NAME,
@@ -173,6 +174,7 @@ def _consume_stream(
     lambdas: LocalLambda,
     saved: SavedTable | None,
     save_seconds: float,
+    priority: Priority,
 ) -> list[EventSourceMapping]:
     """Read the table's stream for the saved data and the template's DynamoDB events.
 
@@ -183,15 +185,17 @@ def _consume_stream(
         table = moto.table(table_name, region)
         stream_arn = f"{table.table_arn}/stream/{table.latest_stream_label}"
     mappings = [
-        EventSourceMapping(spec, lambdas, stream_arn) for spec in template.streams if spec.on_table
+        EventSourceMapping(spec, lambdas, stream_arn, priority=priority)
+        for spec in template.streams
+        if spec.on_table
     ]
     subscribers: list[Subscriber] = [mapping.offer for mapping in mappings]
     if saved is not None:
         subscribers.append(saved.apply)
         resources.callback(saved.save)
-        saved.start_autosave(save_seconds)
+        saved.start_autosave(save_seconds, priority.wait_turn)
         resources.callback(saved.stop_autosave)
-    reader = StreamReader(moto, table_name, region, subscribers)
+    reader = StreamReader(moto, table_name, region, subscribers, priority=priority)
     resources.callback(reader.read_once)
     reader.start()
     resources.callback(reader.stop)
@@ -205,9 +209,10 @@ def _consume_stream(
 
 
 class _GatewayHTTPServer(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+    def __init__(self, address: tuple[str, int], gateway: Gateway, priority: Priority) -> None:
         super().__init__(address, _RequestHandler)
         self.gateway = gateway
+        self.priority = priority
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -231,7 +236,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             server_port=server.server_address[1],
             protocol=self.request_version,
         )
-        self._write(server.gateway.handle(request))
+        with server.priority.serving():  # the background waits meanwhile
+            response = server.gateway.handle(request)
+        self._write(response)
 
     # Every method reaches the router: one no route serves is a 404, as at API Gateway.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
@@ -343,7 +350,12 @@ def _banner(
 
 def _poll_queues(resources: ExitStack, template: Template, lambdas: LocalLambda) -> None:
     """Create the template's queues in moto (dead-letter queues first) and poll the ones
-    a function reads, as Lambda's SQS event source does."""
+    a function reads, as Lambda's SQS event source does.
+
+    Not background work (devtools.priority): the transition worker applies status
+    changes at their due second, with a few small calls, and must not wait for a
+    quiet moment between requests.
+    """
     import boto3
 
     sqs = boto3.client("sqs")
@@ -380,6 +392,7 @@ def serve(
     """
     with ExitStack() as resources:
         resources.callback(reset_clients)  # clients must not outlive their endpoint
+        install_hook()  # before any client exists: they copy their session's hooks
         region = _default_aws_environment(resources)
         moto = _embedded_moto(resources, moto_port)
         reset_clients()
@@ -392,17 +405,21 @@ def serve(
         api_key = _provision_api_key(Store(table_name), dev_api_key)
         lambdas = LocalLambda(template.functions.values(), region)
         resources.callback(lambdas.close)
+        priority = Priority()
         if moto is not None:
-            _consume_stream(resources, moto, template, lambdas, saved, save_seconds)
+            _consume_stream(resources, moto, template, lambdas, saved, save_seconds, priority)
             _poll_queues(resources, template, lambdas)
         endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
         details["DynamoDB"] = endpoint if moto else f"{endpoint} (external)"
         details["EventBridge"] = os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS")
-        bound_port = _serve_http(resources, Gateway(template.routes, lambdas), port)
+        bound_port = _serve_http(resources, Gateway(template.routes, lambdas), port, priority)
         if template.schedules:
-            ticker = Ticker(template.schedules, lambdas, tick_seconds, region)
+            ticker = Ticker(template.schedules, lambdas, tick_seconds, region, priority)
             ticker.start()
             resources.callback(ticker.stop)
+        # The first thing a stop does: the background's calls end, so nothing competes
+        # with the last stream read and save, and nothing calls moto once it stops.
+        resources.callback(priority.close)
         url = f"http://{LOOPBACK}:{bound_port}"
         print(
             _banner(template, url, api_key, details, tick_seconds, moto is not None),
@@ -418,10 +435,10 @@ def serve(
         )
 
 
-def _serve_http(resources: ExitStack, gateway: Gateway, port: int) -> int:
+def _serve_http(resources: ExitStack, gateway: Gateway, port: int, priority: Priority) -> int:
     """The HTTP API on loopback, in a daemon thread; the port it listens on."""
     try:
-        httpd = _GatewayHTTPServer((LOOPBACK, port), gateway)
+        httpd = _GatewayHTTPServer((LOOPBACK, port), gateway, priority)
     except OSError as exc:
         raise DevServerError(f"cannot listen on {LOOPBACK}:{port}: {exc}") from None
     resources.callback(httpd.server_close)

@@ -209,7 +209,8 @@ def _submit_in_context(
     """ThreadPoolExecutor.submit; inside an invocation, the work runs in a copy of its context.
 
     Python 3.11 starts every thread in an empty context: without this, a
-    handler's worker threads would lose its environment layer.
+    handler's worker threads would lose its environment layer (and the
+    background mark of devtools.priority).
     """
     if _own_variables.get() is None:
         return _plain_submit(self, fn, *args, **kwargs)

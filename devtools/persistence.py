@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +88,24 @@ class SavedTable:
             os.replace(partial, self.path)
             return True
 
-    def start_autosave(self, interval: float = SAVE_SECONDS) -> None:
+    def start_autosave(
+        self, interval: float = SAVE_SECONDS, wait_turn: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Save every `interval` s; each save first calls `wait_turn` (false: stop saving).
+
+        The dev server passes devtools.priority's, so writing a large file waits
+        for a gap between API requests.
+        """
         self._saver = threading.Thread(
-            target=self._autosave, args=(interval,), name="devserver-save", daemon=True
+            target=self._autosave, args=(interval, wait_turn), name="devserver-save", daemon=True
         )
         self._saver.start()
 
     def stop_autosave(self) -> None:
         self._stopping.set()
 
-    def _autosave(self, interval: float) -> None:
-        while not self._stopping.wait(interval):
+    def _autosave(self, interval: float, wait_turn: Callable[[], bool]) -> None:
+        while not self._stopping.wait(interval) and wait_turn():
             try:
                 self.save()
             except OSError as exc:

@@ -11,7 +11,11 @@
   MaximumRetryAttempts as the template sets them.
 
 Every thread here is a daemon and `stop()` waits for none of them for long:
-the dev server must stop within 2 s whatever a function is doing.
+the dev server must stop within 2 s whatever a function is doing. Given a
+`Priority` (devtools.priority), a worker's thread runs as background work: its
+AWS calls wait while API requests are served, and once the stack stops they
+raise `Abandoned`, on which the worker ends without a word (a failure logged
+then would only be the stop itself).
 """
 
 import json
@@ -22,12 +26,14 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext, suppress
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 from devtools.gateway import Invoker
 from devtools.localaws import EmbeddedMoto, take_stream_records
+from devtools.priority import Abandoned, Priority, in_background, wait_turn
 from devtools.template import ACCOUNT_ID, FunctionSpec, QueueSourceSpec, ScheduleSpec, StreamSpec
 
 # How long stop() waits for a thread that is busy in a function (then leaves it).
@@ -65,11 +71,17 @@ def scheduled_event(
 
 
 class _Worker:
-    """A daemon thread running `_run` until `stop()`."""
+    """A daemon thread running `_run` until `stop()`, as background work of `priority`."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, priority: Priority | None = None) -> None:
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._priority = priority
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+
+    def _main(self) -> None:
+        background = self._priority.background() if self._priority else nullcontext()
+        with background, suppress(Abandoned):  # Abandoned: the stack is stopping
+            self._run()
 
     def start(self) -> None:
         self._thread.start()
@@ -96,9 +108,14 @@ class Ticker(_Worker):
     """
 
     def __init__(
-        self, schedules: Sequence[ScheduleSpec], lambdas: Invoker, interval: float, region: str
+        self,
+        schedules: Sequence[ScheduleSpec],
+        lambdas: Invoker,
+        interval: float,
+        region: str,
+        priority: Priority | None = None,
     ) -> None:
-        super().__init__("devserver-ticker")
+        super().__init__("devserver-ticker", priority)
         self._schedules = list(schedules)
         self._lambdas = lambdas
         self._interval = interval
@@ -124,8 +141,9 @@ class StreamReader(_Worker):
         region: str,
         subscribers: Sequence[Subscriber],
         interval: float = 0.25,
+        priority: Priority | None = None,
     ) -> None:
-        super().__init__("devserver-stream")
+        super().__init__("devserver-stream", priority)
         self._moto = moto
         self._table_name = table_name
         self._region = region
@@ -136,7 +154,8 @@ class StreamReader(_Worker):
     def read_once(self) -> int:
         """Hand on whatever the stream holds now; the number of records."""
         with self._reading:
-            with self._moto.lock:
+            lock = self._moto.lock
+            with lock.background() if in_background() else lock:
                 table = self._moto.table(self._table_name, self._region)
                 records = [record.to_json() for record in take_stream_records(table)]
             for subscriber in self._subscribers:
@@ -144,7 +163,9 @@ class StreamReader(_Worker):
             return len(records)
 
     def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
+        # Taking the records holds moto's lock, and handing them on is CPU work: both wait
+        # for the background's turn.
+        while not self._stopping.wait(self._interval) and wait_turn():
             try:
                 self.read_once()
             except Exception:
@@ -260,9 +281,14 @@ class EventSourceMapping(_Worker):
     """
 
     def __init__(
-        self, spec: StreamSpec, lambdas: Invoker, stream_arn: str, retry_delay: float = 0.5
+        self,
+        spec: StreamSpec,
+        lambdas: Invoker,
+        stream_arn: str,
+        retry_delay: float = 0.5,
+        priority: Priority | None = None,
     ) -> None:
-        super().__init__(f"devserver-{spec.function.logical_id}-{spec.event_name}")
+        super().__init__(f"devserver-{spec.function.logical_id}-{spec.event_name}", priority)
         self._spec = spec
         self._retry_delay = retry_delay
         self._lambdas = lambdas
