@@ -32,6 +32,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,8 @@ DEV_KEY_NAME = "dev"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 # How often the HTTP server checks whether it was asked to stop.
 POLL_SECONDS = 0.1
+# A stop takes well under a second; one still going after this long is cut short.
+STOP_DEADLINE_SECONDS = 10.0
 # Stream views whose records carry the written item, which saving needs.
 NEW_IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 
@@ -517,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     # Installed before serve(): a SIGTERM right after the key line, or during start-up,
     # unwinds like Ctrl-C instead of killing the process with moto and threads running.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signals = _StopSignals()
     server: DevServer | None = None
     try:
         server = serve(
@@ -542,18 +545,71 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if server is not None:
             server.shutdown()
+        signals.done()
     print("devserver: stopped", file=sys.stderr)
     return 0
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+class _StopSignals:
+    """SIGINT and SIGTERM stop the server: the first one only.
+
+    The first raises KeyboardInterrupt in the main thread, which unwinds into
+    the shutdown; every later one is ignored. Ctrl-C under `make dev` signals
+    the whole process group, and make, on SIGTERM, sends its child another
+    SIGTERM of its own: that second signal used to land in the middle of the
+    shutdown, raise there, skip the "stopped" line and the quick exit, and
+    leave the interpreter's teardown waiting many seconds for the worker
+    threads of a function cut off from moto. If a stop ever hangs, a watchdog
+    ends the process STOP_DEADLINE_SECONDS after the first signal, saying so.
+    """
+
+    def __init__(self) -> None:
+        self._received = False
+        self._watchdog: threading.Timer | None = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._received:
+            return  # stopping already
+        self._received = True
+        self._watchdog = threading.Timer(STOP_DEADLINE_SECONDS, _give_up)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        raise KeyboardInterrupt
+
+    def done(self) -> None:
+        """The stop finished (or start-up failed): the watchdog is not needed."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+
+
+def _give_up() -> None:
+    print(
+        f"devserver: still stopping after {STOP_DEADLINE_SECONDS:g} s; exiting now "
+        "(changes since the last save may be lost)",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(1)
+
+
+def _run_as_script() -> int:
+    """main(), and a bug's traceback rather than the interpreter's slow way out."""
+    try:
+        return main()
+    except SystemExit as exc:  # argparse: --help, a bad flag (it printed why)
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:
+        traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":
-    status = main()
+    status = _run_as_script()
     # Everything is stopped and saved. Skip the interpreter's teardown: freeing a
-    # large table object by object took seconds, and Ctrl-C must stop within 2 s.
+    # large table object by object took seconds, threads of a function abandoned
+    # mid-invocation would be waited for, and Ctrl-C must stop within 2 s.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

@@ -86,6 +86,12 @@ class _Worker:
     def start(self) -> None:
         self._thread.start()
 
+    def _failed(self, what: str) -> None:
+        """Log a failure with its traceback, unless the stack is stopping (then moto
+        going away mid-call is the cause, and the output must end cleanly)."""
+        if not self._stopping.is_set():
+            _log_failure(what)
+
     def stop(self) -> None:
         self._stopping.set()
         self._wake()
@@ -127,7 +133,7 @@ class Ticker(_Worker):
                 try:
                     self._lambdas.invoke(schedule.function, scheduled_event(schedule, self._region))
                 except Exception:
-                    _log_failure(f"{schedule.function.logical_id} tick failed")
+                    self._failed(f"{schedule.function.logical_id} tick failed")
             self._stopping.wait(self._interval)
 
 
@@ -169,7 +175,7 @@ class StreamReader(_Worker):
             try:
                 self.read_once()
             except Exception:
-                _log_failure("reading the table stream failed")
+                self._failed("reading the table stream failed")
 
 
 def pattern_matches(pattern: dict[str, Any], data: Any) -> bool:
@@ -351,7 +357,7 @@ class EventSourceMapping(_Worker):
                     batch, self._lambdas.invoke(self._spec.function, {"Records": batch})
                 )
             except Exception:
-                _log_failure(f"{name} failed on a batch of {len(batch)} stream records")
+                self._failed(f"{name} failed on a batch of {len(batch)} stream records")
                 failed_from = 0
             if failed_from is None:
                 return
@@ -420,7 +426,7 @@ class QueuePoller(_Worker):
                     AttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:
-                _log_failure(f"receiving from {self._spec.queue} failed")
+                self._failed(f"receiving from {self._spec.queue} failed")
                 self._stopping.wait(1.0)
                 continue
             if messages:
@@ -433,7 +439,7 @@ class QueuePoller(_Worker):
         try:
             result = self._lambdas.invoke(self._spec.function, {"Records": records})
         except Exception:
-            _log_failure(f"{self._spec.function.logical_id} failed on {len(records)} messages")
+            self._failed(f"{self._spec.function.logical_id} failed on {len(records)} messages")
             return
         failed = set()
         if self._spec.report_batch_item_failures and isinstance(result, dict):
