@@ -54,7 +54,14 @@ from devtools.template import (
     TemplateError,
     load_template,
 )
-from devtools.triggers import EventSourceMapping, QueuePoller, StreamReader, Subscriber, Ticker
+from devtools.triggers import (
+    EventSourceMapping,
+    QueuePoller,
+    StreamReader,
+    Subscriber,
+    Ticker,
+    stop_workers,
+)
 from maintsvc.edge import apikeys
 from maintsvc.storage.store import Store, reset_clients
 
@@ -65,6 +72,8 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024
 POLL_SECONDS = 0.1
 # A stop takes well under a second; one still going after this long is cut short.
 STOP_DEADLINE_SECONDS = 10.0
+# Requests that write nothing: never held back for the stream's consumers.
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # Stream views whose records carry the written item, which saving needs.
 NEW_IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 
@@ -178,10 +187,11 @@ def _consume_stream(
     saved: SavedTable | None,
     save_seconds: float,
     priority: Priority,
-) -> list[EventSourceMapping]:
+) -> list[StreamReader | EventSourceMapping]:
     """Read the table's stream for the saved data and the template's DynamoDB events.
 
-    Saved data goes last: stopping reads the stream once more, then saves.
+    Saved data goes last: stopping reads the stream once more, then saves. Returns
+    the workers started, for the caller to stop.
     """
     table_name, region = template.table_name, template.region
     with moto.lock:
@@ -196,16 +206,15 @@ def _consume_stream(
     if saved is not None:
         subscribers.append(saved.apply)
         resources.callback(saved.save)
-        saved.start_autosave(save_seconds, priority.wait_turn)
+        saved.start_autosave(save_seconds, lambda: priority.wait_turn("save"))
         resources.callback(saved.stop_autosave)
     reader = StreamReader(moto, table_name, region, subscribers, priority=priority)
     resources.callback(reader.read_once)
     reader.start()
-    resources.callback(reader.stop)
     for mapping in mappings:
+        priority.watch(mapping.backlog)
         mapping.start()
-        resources.callback(mapping.stop)
-    return mappings
+    return [reader, *mappings]
 
 
 # -- API Gateway over HTTP --------------------------------------------------------------------
@@ -239,7 +248,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             server_port=server.server_address[1],
             protocol=self.request_version,
         )
-        with server.priority.serving():  # the background waits meanwhile
+        # The background waits meanwhile; a write first waits for a consumer far behind.
+        with server.priority.serving(writes=self.command not in READ_METHODS):
             response = server.gateway.handle(request)
         self._write(response)
 
@@ -351,7 +361,7 @@ def _banner(
     return "\n".join(lines)
 
 
-def _poll_queues(resources: ExitStack, template: Template, lambdas: LocalLambda) -> None:
+def _poll_queues(template: Template, lambdas: LocalLambda) -> list[QueuePoller]:
     """Create the template's queues in moto (dead-letter queues first) and poll the ones
     a function reads, as Lambda's SQS event source does.
 
@@ -365,10 +375,12 @@ def _poll_queues(resources: ExitStack, template: Template, lambdas: LocalLambda)
     for queue in sorted(template.queues, key=lambda q: q.dead_letter_queue is not None):
         sqs.create_queue(QueueName=queue.logical_id, Attributes=queue.attributes)  # type: ignore[arg-type]
     urls = {queue.logical_id: queue.url for queue in template.queues}
+    pollers = []
     for source in template.queue_sources:
         poller = QueuePoller(source, urls[source.queue], lambdas, template.region)
         poller.start()
-        resources.callback(poller.stop)
+        pollers.append(poller)
+    return pollers
 
 
 def serve(
@@ -409,9 +421,13 @@ def serve(
         lambdas = LocalLambda(template.functions.values(), region)
         resources.callback(lambdas.close)
         priority = Priority()
+        workers: list[StreamReader | EventSourceMapping | QueuePoller | Ticker] = []
+        resources.callback(stop_workers, workers)  # should start-up fail half-way
         if moto is not None:
-            _consume_stream(resources, moto, template, lambdas, saved, save_seconds, priority)
-            _poll_queues(resources, template, lambdas)
+            workers += _consume_stream(
+                resources, moto, template, lambdas, saved, save_seconds, priority
+            )
+            workers += _poll_queues(template, lambdas)
         endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
         details["DynamoDB"] = endpoint if moto else f"{endpoint} (external)"
         details["EventBridge"] = os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS")
@@ -419,9 +435,11 @@ def serve(
         if template.schedules:
             ticker = Ticker(template.schedules, lambdas, tick_seconds, region, priority)
             ticker.start()
-            resources.callback(ticker.stop)
-        # The first thing a stop does: the background's calls end, so nothing competes
-        # with the last stream read and save, and nothing calls moto once it stops.
+            workers.append(ticker)
+        # What a stop does first: the background's calls end, so nothing competes with the
+        # last stream read and save, and nothing calls moto once it stops; then every
+        # worker is asked to stop at once.
+        resources.callback(stop_workers, workers)
         resources.callback(priority.close)
         url = f"http://{LOOPBACK}:{bound_port}"
         print(

@@ -21,8 +21,20 @@ background threads hold neither moto's lock nor the GIL, so a request runs as if
 the consumers were not there; they catch up when the API is quiet, lagging while
 requests keep coming, as a throttled consumer would. So that a script hammering
 the API slows them down without stopping them, one background call goes anyway
-every SHARE_SECONDS. (The transition queue's worker is not background: its few
-calls apply status changes at their due second.)
+every SHARE_SECONDS, and the stream reader reads every READ_SHARE_SECONDS (a lane
+of its own: its records must not pile up unseen in moto). (The transition
+queue's worker is not background: its few calls apply status changes at their
+due second.)
+
+A lag must not become a loss: a consumer drops its oldest records past
+devtools.triggers.BACKLOG_LIMIT. The indexer needs several times the CPU of the
+writes it indexes (an hourly rule's 500 events: ~0.5 s to create, 3-4 s to
+index), so no share of the time keeps it level with a script creating them in a
+loop. Each event source mapping's backlog is `watch()`ed: past SHARE_ALL_AT of
+the limit the background waits for no turn, and past HOLD_WRITES_AT a request
+that writes (not GET, HEAD or OPTIONS) waits, before it counts as served, until
+the consumers are back under it. Reads are never held back; ten hourly creates
+(5,000 records for the indexer) stay under both marks.
 
 `close()` (the first thing a stop does) abandons the background: every waiting
 or later background call raises `Abandoned`, a BaseException, so it unwinds the
@@ -34,7 +46,7 @@ stream read and save, and nothing talks to moto once it stops.
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -46,8 +58,16 @@ BACKGROUND_HEADER = "x-devserver-background"
 # The background goes once no request has been served for this long: a gap between two
 # requests of a script is not enough (a call slipped into it makes the next request wait).
 QUIET_SECONDS = 0.1
-# While requests keep coming, one background call goes through this often all the same.
+# While requests keep coming, one background call goes through this often all the same,
+READ_SHARE_SECONDS = 0.5  # and the stream reader reads this often.
 SHARE_SECONDS = 2.0
+# A consumer whose backlog is this full (of devtools.triggers.BACKLOG_LIMIT) runs without
+# waiting for turns; this full, requests that write wait for it (at most the seconds).
+SHARE_ALL_AT = 0.6
+HOLD_WRITES_AT = 0.8
+MAX_WRITE_WAIT_SECONDS = 30.0
+# How often a waiting call looks at the backlogs again.
+PRESSURE_POLL_SECONDS = 0.25
 
 _background: ContextVar["Priority | None"] = ContextVar("background_priority", default=None)
 
@@ -57,7 +77,12 @@ class Abandoned(BaseException):
 
 
 class Priority:
-    """Who goes first at the local stack's shared resources: requests, then the background."""
+    """Who goes first at the local stack's shared resources: requests, then the background.
+
+    Turns are kept per lane, each with its share: the stream reader's reads (a
+    lane of their own, READ_SHARE_SECONDS) must not wait behind the consumers'
+    calls, or its records pile up unseen in moto and the stop's last read grows.
+    """
 
     def __init__(
         self, share_seconds: float = SHARE_SECONDS, quiet_seconds: float = QUIET_SECONDS
@@ -67,12 +92,28 @@ class Priority:
         self._condition = threading.Condition()
         self._serving = 0
         self._closed = False
-        self._last_turn = time.monotonic()  # the background's last turn
+        self._last_turn: dict[str, float] = {}  # each lane's last turn
         self._quiet_since = time.monotonic()  # when the last request ended
+        self._backlogs: list[Callable[[], float]] = []
+
+    def watch(self, backlog: Callable[[], float]) -> None:
+        """A consumer's backlog, as the fraction of its limit (see the module doc)."""
+        self._backlogs.append(backlog)
+
+    def pressure(self) -> float:
+        """The fullest watched backlog, as a fraction of its limit."""
+        return max((backlog() for backlog in self._backlogs), default=0.0)
 
     @contextmanager
-    def serving(self) -> Iterator[None]:
-        """An API request is being served while the block runs: background calls wait."""
+    def serving(self, writes: bool = False) -> Iterator[None]:
+        """An API request is being served while the block runs: background calls wait.
+
+        A request that `writes` first waits (not yet served, so the consumers
+        run) while a consumer's backlog is over HOLD_WRITES_AT, at most
+        MAX_WRITE_WAIT_SECONDS.
+        """
+        if writes:
+            self._hold_write()
         with self._condition:
             self._serving += 1
         try:
@@ -84,6 +125,16 @@ class Priority:
                     self._quiet_since = time.monotonic()
                     self._condition.notify_all()
 
+    def _hold_write(self) -> None:
+        deadline = time.monotonic() + MAX_WRITE_WAIT_SECONDS
+        with self._condition:
+            while (
+                not self._closed
+                and time.monotonic() < deadline
+                and self.pressure() >= HOLD_WRITES_AT
+            ):
+                self._condition.wait(PRESSURE_POLL_SECONDS)
+
     @contextmanager
     def background(self) -> Iterator[None]:
         """Mark what the block runs (and the thread pools it starts) as background work."""
@@ -93,21 +144,25 @@ class Priority:
         finally:
             _background.reset(token)
 
-    def wait_turn(self) -> bool:
-        """Wait for the background's turn: QUIET_SECONDS without a request, or its share.
+    def wait_turn(self, lane: str = "calls", share_seconds: float | None = None) -> bool:
+        """Wait for `lane`'s turn: QUIET_SECONDS without a request, its share, or at once
+        while a backlog is over SHARE_ALL_AT.
 
         False once the stack is stopping: the caller must not go on.
         """
+        share = self._share_seconds if share_seconds is None else share_seconds
         with self._condition:
             while not self._closed:
                 now = time.monotonic()
-                share_at = self._last_turn + self._share_seconds
+                share_at = self._last_turn.setdefault(lane, now) + share
                 quiet_at = self._quiet_since + self._quiet_seconds
                 if now >= share_at or (not self._serving and now >= quiet_at):
                     break
+                if self.pressure() >= SHARE_ALL_AT:
+                    break
                 turn_at = share_at if self._serving else min(share_at, quiet_at)
-                self._condition.wait(turn_at - now)
-            self._last_turn = time.monotonic()
+                self._condition.wait(min(turn_at - now, PRESSURE_POLL_SECONDS))
+            self._last_turn[lane] = time.monotonic()
             return not self._closed
 
     def close(self) -> None:

@@ -159,3 +159,43 @@ def test_moto_serves_waiting_requests_before_waiting_background_calls() -> None:
     background.join(5)
     request.join(5)
     assert order == ["request", "background"]
+
+
+def test_a_consumer_far_behind_goes_at_once_and_holds_writes_back() -> None:
+    """A lag must not become a loss: past BACKLOG_LIMIT a consumer drops records."""
+    priority = Priority(share_seconds=60, quiet_seconds=60)
+    backlog = [0.0]
+    priority.watch(lambda: backlog[0])
+    with priority.serving():
+        call = _BackgroundCall(priority)
+        call.start()
+        assert not call.went.wait(0.3)
+        backlog[0] = priority_module.SHARE_ALL_AT
+        assert call.went.wait(5)  # requests still being served
+
+    backlog[0] = priority_module.HOLD_WRITES_AT
+    entered: list[str] = []
+
+    def request(name: str, writes: bool) -> None:
+        with priority.serving(writes=writes):
+            entered.append(name)
+
+    write = threading.Thread(target=request, args=("write", True))
+    write.start()
+    read = threading.Thread(target=request, args=("read", False))
+    read.start()
+    read.join(5)
+    assert entered == ["read"]  # reads are never held back
+    assert not eventually(lambda: "write" in entered, 0.3)
+    backlog[0] = priority_module.SHARE_ALL_AT  # the consumer caught up below the mark
+    write.join(5)
+    assert entered == ["read", "write"]
+
+
+def test_the_stream_reader_has_a_share_of_its_own() -> None:
+    priority = Priority(share_seconds=60, quiet_seconds=60)
+    with priority.serving():
+        call = _BackgroundCall(priority)
+        call.start()
+        assert priority.wait_turn("stream", 0.1) is True  # not behind the consumers' calls
+        assert not call.went.is_set()
