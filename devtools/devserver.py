@@ -206,6 +206,16 @@ def _consume_stream(
     if saved is not None:
         subscribers.append(saved.apply)
         resources.callback(saved.save)
+        for mapping in mappings:
+            try:
+                mapping.resume(saved.take_pending(mapping.name))
+            except (OSError, ValueError) as exc:
+                raise DevServerError(
+                    f"cannot read what {mapping.name} had pending ({exc}); start empty "
+                    "with --reset (make dev-reset)"
+                ) from None
+            # After the last read, once the mapping stopped: what it had not delivered.
+            resources.callback(_keep_pending, saved, mapping)
         saved.start_autosave(save_seconds, lambda: priority.wait_turn("save"))
         resources.callback(saved.stop_autosave)
     reader = StreamReader(moto, table_name, region, subscribers, priority=priority)
@@ -215,6 +225,10 @@ def _consume_stream(
         priority.watch(mapping.backlog)
         mapping.start()
     return [reader, *mappings]
+
+
+def _keep_pending(saved: SavedTable, mapping: EventSourceMapping) -> None:
+    saved.save_pending(mapping.name, mapping.pending())
 
 
 # -- API Gateway over HTTP --------------------------------------------------------------------

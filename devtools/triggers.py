@@ -302,6 +302,13 @@ class EventSourceMapping(_Worker):
     failed record, after a pause that doubles each time (from `retry_delay`
     seconds), until the retry limit, and is
     then dropped with a message: later records wait for it, as on a shard.
+
+    What a stop leaves undelivered, `pending()` (the batch in flight, as it was
+    sent, and the records waiting), is what the next start `resume()`s with: a
+    stream keeps its records for a day and the mapping resumes from its
+    checkpoint, and the consumers lag by design locally (devtools.priority).
+    The batch in flight may have been applied in part: it is sent again as the
+    same batch, which the indexer recognises (its COUNTED# markers).
     """
 
     def __init__(
@@ -319,7 +326,28 @@ class EventSourceMapping(_Worker):
         self._stream_arn = stream_arn
         self._waiting: deque[tuple[float, dict[str, Any]]] = deque()
         self._condition = threading.Condition()
+        self._in_flight: list[dict[str, Any]] = []
+        self._resumed: list[dict[str, Any]] = []  # a batch a stop left in flight
         self.dropped = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self._spec.function.logical_id}.{self._spec.event_name}"
+
+    def pending(self) -> dict[str, list[dict[str, Any]]]:
+        """What is not delivered yet: the batch in flight and the records waiting."""
+        with self._condition:
+            return {
+                "in_flight": list(self._resumed or self._in_flight),
+                "waiting": [record for _, record in self._waiting],
+            }
+
+    def resume(self, pending: dict[str, list[dict[str, Any]]]) -> None:
+        """Before `start()`: deliver what `pending()` returned at the last stop first."""
+        now = time.monotonic()
+        with self._condition:
+            self._resumed = list(pending.get("in_flight") or [])
+            self._waiting.extendleft((now, r) for r in reversed(pending.get("waiting") or []))
 
     def backlog(self) -> float:
         """The records waiting for the function, as a fraction of BACKLOG_LIMIT."""
@@ -350,8 +378,16 @@ class EventSourceMapping(_Worker):
             self._condition.notify_all()
 
     def _next_batch(self) -> list[dict[str, Any]]:
-        """Wait for a full batch or the window's end (or stop); take the batch."""
+        """Wait for a full batch or the window's end; take the batch (none once stopping).
+
+        The batch is in flight from then on (taken and marked under one lock, so
+        `pending()` sees every record in one place or the other).
+        """
         with self._condition:
+            self._in_flight = []
+            if self._resumed:
+                self._in_flight, self._resumed = self._resumed, []
+                return self._in_flight
             while not self._stopping.is_set():
                 if len(self._waiting) >= self._spec.batch_size:
                     break
@@ -362,8 +398,11 @@ class EventSourceMapping(_Worker):
                     self._condition.wait(ready_at - time.monotonic())
                 else:
                     self._condition.wait()
+            if self._stopping.is_set():
+                return []
             count = min(len(self._waiting), self._spec.batch_size)
-            return [self._waiting.popleft()[1] for _ in range(count)]
+            self._in_flight = [self._waiting.popleft()[1] for _ in range(count)]
+            return self._in_flight
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -372,6 +411,7 @@ class EventSourceMapping(_Worker):
                 self._deliver(batch)
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        """Send `batch` until done or given up; a stop leaves what is left in flight."""
         name = self._spec.function.logical_id
         for attempt in range(self._spec.maximum_retry_attempts + 1):
             try:
@@ -382,16 +422,21 @@ class EventSourceMapping(_Worker):
                 self._failed(f"{name} failed on a batch of {len(batch)} stream records")
                 failed_from = 0
             if failed_from is None:
-                return
+                break
             batch = batch[failed_from:]
+            with self._condition:
+                self._in_flight = batch
             delay = min(self._retry_delay * 2**attempt, MAX_RETRY_DELAY_SECONDS)
             if self._stopping.wait(delay):
                 return
-        print(
-            f"devserver: {name}: gave up on {len(batch)} stream records after "
-            f"{self._spec.maximum_retry_attempts} retries",
-            file=sys.stderr,
-        )
+        else:
+            print(
+                f"devserver: {name}: gave up on {len(batch)} stream records after "
+                f"{self._spec.maximum_retry_attempts} retries",
+                file=sys.stderr,
+            )
+        with self._condition:
+            self._in_flight = []
 
     def _failed_from(self, batch: list[dict[str, Any]], result: Any) -> int | None:
         """Where to resend from, per ReportBatchItemFailures; None when the batch is done.

@@ -358,6 +358,49 @@ def test_a_batch_that_keeps_failing_is_dropped_after_the_retries(
     assert recorder.batches[:2] == [["1", "2"], ["1", "2"]]
 
 
+class _Blocking(_Recorder):
+    """A recorder whose first invocation waits until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def invoke(self, function: FunctionSpec, event: dict[str, Any]) -> Any:
+        first = not self.batches
+        answer = super().invoke(function, event)
+        if first:
+            self.release.wait(10)
+        return answer
+
+
+def test_what_a_stop_leaves_undelivered_is_delivered_first_on_resuming() -> None:
+    """The batch in flight goes again as the same batch: the indexer then recognises it."""
+    blocking = _Blocking()
+    poller = mapping(blocking)
+    poller.start()
+    try:
+        poller.offer([record(n) for n in range(1, 6)])
+        assert eventually(lambda: blocking.batches == [["1", "2", "3"]])
+        poller.stop()  # the function is still busy with 1-3
+        pending = poller.pending()
+    finally:
+        blocking.release.set()
+    sequences = {name: [r["dynamodb"]["SequenceNumber"] for r in pending[name]] for name in pending}
+    assert sequences == {"in_flight": ["1", "2", "3"], "waiting": ["4", "5"]}
+
+    recorder = _Recorder()
+    resumed = mapping(recorder)
+    resumed.resume(json.loads(json.dumps(pending)))  # as saved on disk
+    resumed.start()
+    try:
+        resumed.offer([record(6)])
+        assert eventually(lambda: sum(len(batch) for batch in recorder.batches) >= 6)
+    finally:
+        resumed.stop()
+    assert recorder.batches[0] == ["1", "2", "3"]  # alone, as it was first sent
+    assert [n for batch in recorder.batches for n in batch] == ["1", "2", "3", "4", "5", "6"]
+
+
 # -- data that survives a restart -------------------------------------------------------------
 
 
@@ -410,6 +453,23 @@ def test_changes_are_saved_while_running(aws_env: None, tmp_path: Path) -> None:
         assert eventually(written)
     finally:
         server.shutdown()
+
+
+def test_pending_stream_records_are_kept_until_taken_and_reset_forgets_them(
+    tmp_path: Path,
+) -> None:
+    from devtools.persistence import SavedTable
+
+    saved = SavedTable(tmp_path, "t", ("PK", "SK"))
+    pending = {"in_flight": [record(1)], "waiting": [record(2), record(3)]}
+    saved.save_pending("IndexerFunction.EventChanges", pending)
+    assert saved.take_pending("IndexerFunction.EventChanges") == pending
+    assert saved.take_pending("IndexerFunction.EventChanges") == {}  # taken: not twice
+    saved.save_pending("IndexerFunction.EventChanges", pending)
+    saved.save_pending("NotifierFunction.StatusChanges", {"in_flight": [], "waiting": []})
+    assert [p.name for p in tmp_path.iterdir()] == ["t.pending.IndexerFunction.EventChanges.json"]
+    saved.reset()  # make dev-reset
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unreadable_data_file_stops_the_start_with_what_to_do(

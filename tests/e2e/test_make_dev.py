@@ -84,6 +84,44 @@ def test_ctrl_c_stops_make_dev_cleanly_within_two_seconds_and_keeps_the_data(
         restarted.stop()
 
 
+def feed_total(url: str) -> int:
+    """The global feed's `total`: every event from now on, as the indexer has counted them."""
+    request = urllib.request.Request(
+        f"{url}/api/v4/maintenances/events?limit=1",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    with OPENER.open(request, timeout=30) as response:
+        total: int = json.loads(response.read())["total"]
+    return total
+
+
+def test_what_the_indexer_had_not_done_at_a_stop_is_done_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    """The consumers lag by design while requests keep coming; a stop must not turn that
+    lag into derived data (the feed's counters) that stays wrong for good."""
+    stack = start_make_dev(tmp_path)
+    try:
+        for _ in range(3):  # 1,500 future events
+            status, _ = post_hourly(stack.url, monitors=True)
+            assert status == 201
+        assert feed_total(stack.url) < 1500  # the indexer is behind
+        stack.signal(signal.SIGTERM)
+        stack.process.wait(timeout=30)
+    finally:
+        stack.kill()
+    assert "devserver: stopped" in stack.output
+
+    restarted = start_child_stack(settings(tmp_path))
+    try:
+        deadline = time.monotonic() + 120
+        while feed_total(restarted.url) != 1500 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert feed_total(restarted.url) == 1500
+    finally:
+        restarted.stop()
+
+
 def machine_has_room() -> bool:
     """No more runnable work than cores (other suites share CI and development machines)."""
     return os.getloadavg()[0] <= (os.cpu_count() or 1)
