@@ -20,9 +20,10 @@ Runs of the local stack, each in a child process with a throwaway data directory
    so Linux only); then SIGTERM to the server alone during one more POST.
 
 These are the numbers behind the `make dev` targets: a GET answers in under 200 ms
-(p95) and 1 s (max) whatever else runs, an hourly POST in under 3 s, 100 of them
-leave the server under 1 GB, and SIGTERM or SIGINT stops it within 2 s whatever it
-is doing, with its "stopped" line and no traceback.
+(p95) and 1 s (max) whatever else runs, an hourly POST in under 3 s (in a loop, after
+about fifteen the creates are paced by the indexer: devtools/priority.py), 100 of them
+leave the server under 1 GB, and SIGTERM or SIGINT stops it within 2 s whatever it is
+doing, with its "stopped" line and no traceback.
 """
 
 import argparse
