@@ -33,6 +33,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,7 @@ from devtools.gateway import Gateway, HttpResponse, Request, json_response
 from devtools.lambdas import LocalLambda, default_aws_environment, set_variables
 from devtools.localaws import LOOPBACK, EmbeddedMoto, ensure_table, load_items
 from devtools.persistence import DEFAULT_DATA_DIR, SAVE_SECONDS, SavedTable
+from devtools.priority import Priority, install_hook
 from devtools.template import (
     DEFAULT_TEMPLATE,
     LOCAL_STACK_NAME,
@@ -53,7 +55,14 @@ from devtools.template import (
     TemplateError,
     load_template,
 )
-from devtools.triggers import EventSourceMapping, QueuePoller, StreamReader, Subscriber, Ticker
+from devtools.triggers import (
+    EventSourceMapping,
+    QueuePoller,
+    StreamReader,
+    Subscriber,
+    Ticker,
+    stop_workers,
+)
 from maintsvc.edge import apikeys
 from maintsvc.storage.store import Store, reset_clients
 
@@ -67,6 +76,10 @@ PUBLIC_SITE_URL_PARAMETER = "PublicSiteUrl"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 # How often the HTTP server checks whether it was asked to stop.
 POLL_SECONDS = 0.1
+# A stop takes well under a second; one still going after this long is cut short.
+STOP_DEADLINE_SECONDS = 10.0
+# Requests that write nothing: never held back for the stream's consumers.
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # Stream views whose records carry the written item, which saving needs.
 NEW_IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 
@@ -166,41 +179,59 @@ def _consume_stream(
     lambdas: LocalLambda,
     saved: SavedTable | None,
     save_seconds: float,
-) -> list[EventSourceMapping]:
+    priority: Priority,
+) -> list[StreamReader | EventSourceMapping]:
     """Read the table's stream for the saved data and the template's DynamoDB events.
 
-    Saved data goes last: stopping reads the stream once more, then saves.
+    Saved data goes last: stopping reads the stream once more, then saves. Returns
+    the workers started, for the caller to stop.
     """
     table_name, region = template.table_name, template.region
     with moto.lock:
         table = moto.table(table_name, region)
         stream_arn = f"{table.table_arn}/stream/{table.latest_stream_label}"
     mappings = [
-        EventSourceMapping(spec, lambdas, stream_arn) for spec in template.streams if spec.on_table
+        EventSourceMapping(spec, lambdas, stream_arn, priority=priority)
+        for spec in template.streams
+        if spec.on_table
     ]
     subscribers: list[Subscriber] = [mapping.offer for mapping in mappings]
     if saved is not None:
         subscribers.append(saved.apply)
         resources.callback(saved.save)
-        saved.start_autosave(save_seconds)
+        for mapping in mappings:
+            try:
+                mapping.resume(saved.take_pending(mapping.name))
+            except (OSError, ValueError) as exc:
+                raise DevServerError(
+                    f"cannot read what {mapping.name} had pending ({exc}); start empty "
+                    "with --reset (make dev-reset)"
+                ) from None
+            # After the last read, once the mapping stopped: what it had not delivered.
+            resources.callback(_keep_pending, saved, mapping)
+        saved.start_autosave(save_seconds, lambda: priority.wait_turn("save"))
         resources.callback(saved.stop_autosave)
-    reader = StreamReader(moto, table_name, region, subscribers)
+    reader = StreamReader(moto, table_name, region, subscribers, priority=priority)
     resources.callback(reader.read_once)
     reader.start()
-    resources.callback(reader.stop)
     for mapping in mappings:
+        priority.watch(mapping.backlog)
         mapping.start()
-        resources.callback(mapping.stop)
-    return mappings
+    return [reader, *mappings]
+
+
+def _keep_pending(saved: SavedTable, mapping: EventSourceMapping) -> None:
+    saved.save_pending(mapping.name, mapping.pending())
 
 
 # -- API Gateway over HTTP --------------------------------------------------------------------
 
 
 class _GatewayHTTPServer(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+    def __init__(self, address: tuple[str, int], gateway: Gateway, priority: Priority) -> None:
         super().__init__(address, _RequestHandler)
         self.gateway = gateway
+        self.priority = priority
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -224,7 +255,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             server_port=server.server_address[1],
             protocol=self.request_version,
         )
-        self._write(server.gateway.handle(request))
+        # The background waits meanwhile; a write first waits for a consumer far behind.
+        with server.priority.serving(writes=self.command not in READ_METHODS):
+            response = server.gateway.handle(request)
+        self._write(response)
 
     # Every method reaches the router: one no route serves is a 404, as at API Gateway.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
@@ -334,19 +368,26 @@ def _banner(
     return "\n".join(lines)
 
 
-def _poll_queues(resources: ExitStack, template: Template, lambdas: LocalLambda) -> None:
+def _poll_queues(template: Template, lambdas: LocalLambda) -> list[QueuePoller]:
     """Create the template's queues in moto (dead-letter queues first) and poll the ones
-    a function reads, as Lambda's SQS event source does."""
+    a function reads, as Lambda's SQS event source does.
+
+    Not background work (devtools.priority): the transition worker applies status
+    changes at their due second, with a few small calls, and must not wait for a
+    quiet moment between requests.
+    """
     import boto3
 
     sqs = boto3.client("sqs")
     for queue in sorted(template.queues, key=lambda q: q.dead_letter_queue is not None):
         sqs.create_queue(QueueName=queue.logical_id, Attributes=queue.attributes)  # type: ignore[arg-type]
     urls = {queue.logical_id: queue.url for queue in template.queues}
+    pollers = []
     for source in template.queue_sources:
         poller = QueuePoller(source, urls[source.queue], lambdas, template.region)
         poller.start()
-        resources.callback(poller.stop)
+        pollers.append(poller)
+    return pollers
 
 
 def serve(
@@ -375,6 +416,7 @@ def serve(
     """
     with ExitStack() as resources:
         resources.callback(reset_clients)  # clients must not outlive their endpoint
+        install_hook()  # before any client exists: they copy their session's hooks
         region = default_aws_environment(resources)
         moto = _embedded_moto(resources, moto_port)
         reset_clients()
@@ -393,17 +435,27 @@ def serve(
         api_key = _provision_api_key(Store(table_name), dev_api_key)
         lambdas = LocalLambda(template.functions.values(), region)
         resources.callback(lambdas.close)
+        priority = Priority()
+        workers: list[StreamReader | EventSourceMapping | QueuePoller | Ticker] = []
+        resources.callback(stop_workers, workers)  # should start-up fail half-way
         if moto is not None:
-            _consume_stream(resources, moto, template, lambdas, saved, save_seconds)
-            _poll_queues(resources, template, lambdas)
+            workers += _consume_stream(
+                resources, moto, template, lambdas, saved, save_seconds, priority
+            )
+            workers += _poll_queues(template, lambdas)
         endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
         details["DynamoDB"] = endpoint if moto else f"{endpoint} (external)"
         details["EventBridge"] = os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS")
-        bound_port = _serve_http(resources, Gateway(template.routes, lambdas), port)
+        bound_port = _serve_http(resources, Gateway(template.routes, lambdas), port, priority)
         if template.schedules:
-            ticker = Ticker(template.schedules, lambdas, tick_seconds, region)
+            ticker = Ticker(template.schedules, lambdas, tick_seconds, region, priority)
             ticker.start()
-            resources.callback(ticker.stop)
+            workers.append(ticker)
+        # What a stop does first: the background's calls end, so nothing competes with the
+        # last stream read and save, and nothing calls moto once it stops; then every
+        # worker is asked to stop at once.
+        resources.callback(stop_workers, workers)
+        resources.callback(priority.close)
         url = f"http://{LOOPBACK}:{bound_port}"
         print(
             _banner(template, url, api_key, details, tick_seconds, moto is not None),
@@ -419,10 +471,10 @@ def serve(
         )
 
 
-def _serve_http(resources: ExitStack, gateway: Gateway, port: int) -> int:
+def _serve_http(resources: ExitStack, gateway: Gateway, port: int, priority: Priority) -> int:
     """The HTTP API on loopback, in a daemon thread; the port it listens on."""
     try:
-        httpd = _GatewayHTTPServer((LOOPBACK, port), gateway)
+        httpd = _GatewayHTTPServer((LOOPBACK, port), gateway, priority)
     except OSError as exc:
         raise DevServerError(f"cannot listen on {LOOPBACK}:{port}: {exc}") from None
     resources.callback(httpd.server_close)
@@ -507,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     # Installed before serve(): a SIGTERM right after the key line, or during start-up,
     # unwinds like Ctrl-C instead of killing the process with moto and threads running.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signals = _StopSignals()
     server: DevServer | None = None
     try:
         server = serve(
@@ -533,18 +585,71 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if server is not None:
             server.shutdown()
+        signals.done()
     print("devserver: stopped", file=sys.stderr)
     return 0
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+class _StopSignals:
+    """SIGINT and SIGTERM stop the server: the first one only.
+
+    The first raises KeyboardInterrupt in the main thread, which unwinds into
+    the shutdown; every later one is ignored. Ctrl-C under `make dev` signals
+    the whole process group, and make, on SIGTERM, sends its child another
+    SIGTERM of its own: that second signal used to land in the middle of the
+    shutdown, raise there, skip the "stopped" line and the quick exit, and
+    leave the interpreter's teardown waiting many seconds for the worker
+    threads of a function cut off from moto. If a stop ever hangs, a watchdog
+    ends the process STOP_DEADLINE_SECONDS after the first signal, saying so.
+    """
+
+    def __init__(self) -> None:
+        self._received = False
+        self._watchdog: threading.Timer | None = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._received:
+            return  # stopping already
+        self._received = True
+        self._watchdog = threading.Timer(STOP_DEADLINE_SECONDS, _give_up)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        raise KeyboardInterrupt
+
+    def done(self) -> None:
+        """The stop finished (or start-up failed): the watchdog is not needed."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+
+
+def _give_up() -> None:
+    print(
+        f"devserver: still stopping after {STOP_DEADLINE_SECONDS:g} s; exiting now "
+        "(changes since the last save may be lost)",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(1)
+
+
+def _run_as_script() -> int:
+    """main(), and a bug's traceback rather than the interpreter's slow way out."""
+    try:
+        return main()
+    except SystemExit as exc:  # argparse: --help, a bad flag (it printed why)
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:
+        traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":
-    status = main()
+    status = _run_as_script()
     # Everything is stopped and saved. Skip the interpreter's teardown: freeing a
-    # large table object by object took seconds, and Ctrl-C must stop within 2 s.
+    # large table object by object took seconds, threads of a function abandoned
+    # mid-invocation would be waited for, and Ctrl-C must stop within 2 s.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

@@ -17,11 +17,19 @@ this process. What this module stands in for:
   an environment each they run concurrently and none waits for another.
 * Environment variables are one per process, not per function. The variables
   every function of the template has with the same value are set once, for
-  the life of the `LocalLambda`; a function with variables of its own runs
-  alone, with them set for the length of its invocation, so no other
-  function sees them.
+  the life of the `LocalLambda`; a function's own variables (PUBLIC_SITE_URL
+  of the API functions, the scheduler's queue URL) are layered over
+  `os.environ` for its invocation only, in a context variable, so each
+  function sees its own and no other function sees them, and functions with
+  variables of their own still run at the same time as the rest. (They used
+  to run alone, with their variables set process-wide: every API request then
+  waited for any stream batch in progress, 3-10 s for the indexer's.) The
+  layer follows an invocation into the thread pools it starts
+  (`ThreadPoolExecutor.submit` runs work in a copy of the submitter's context
+  inside an invocation), as it would in a Lambda environment of its own.
 """
 
+import contextvars
 import importlib.util
 import os
 import secrets
@@ -30,6 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -157,40 +166,87 @@ def _restore_variable(name: str, previous: str | None) -> None:
         os.environ[name] = previous
 
 
-class _SharedOrAlone:
-    """Many holders at once, or one alone; one waiting to be alone stops new ones entering."""
+# The running invocation's own environment variables (None outside an invocation).
+_own_variables: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "function_variables", default=None
+)
 
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._shared = 0
-        self._alone = False
-        self._waiting_alone = 0
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._condition:
-            self._condition.wait_for(lambda: not self._alone and not self._waiting_alone)
-            self._shared += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._shared -= 1
-                self._condition.notify_all()
+class _LayeredEnviron(os._Environ[str]):
+    """os.environ with the current invocation's own variables over the process's.
 
-    @contextmanager
-    def alone(self) -> Iterator[None]:
-        with self._condition:
-            self._waiting_alone += 1
-            self._condition.wait_for(lambda: not self._alone and self._shared == 0)
-            self._waiting_alone -= 1
-            self._alone = True
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._alone = False
-                self._condition.notify_all()
+    Installed as the class of the one `os.environ` object (so `os.getenv` and
+    every module that kept a reference see it too); outside an invocation it
+    behaves exactly as before. Writes of a layered name stay in the layer.
+    """
+
+    def __getitem__(self, key: str) -> str:
+        own = _own_variables.get()
+        if own is not None and key in own:
+            return own[key]
+        return super().__getitem__(key)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        own = _own_variables.get()
+        if own is not None and key in own:
+            own[key] = value
+        else:
+            super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        own = _own_variables.get()
+        if own is not None and key in own:
+            del own[key]
+        else:
+            super().__delitem__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        own = _own_variables.get()
+        yield from own or ()
+        for key in super().__iter__():
+            if not own or key not in own:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+_plain_submit = ThreadPoolExecutor.submit
+
+
+def _submit_in_context(
+    self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> "Future[Any]":
+    """ThreadPoolExecutor.submit; inside an invocation, the work runs in a copy of its context.
+
+    Python 3.11 starts every thread in an empty context: without this, a
+    handler's worker threads would lose its environment layer (and the
+    background mark of devtools.priority).
+    """
+    if _own_variables.get() is None:
+        return _plain_submit(self, fn, *args, **kwargs)
+    return _plain_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+def install_layered_environment() -> None:
+    """Make os.environ layered and thread pools context-keeping, once per process."""
+    if not isinstance(os.environ, _LayeredEnviron):
+        os.environ.__class__ = _LayeredEnviron
+    if ThreadPoolExecutor.submit is not _submit_in_context:
+        ThreadPoolExecutor.submit = _submit_in_context  # type: ignore[method-assign,assignment]
+
+
+@contextmanager
+def function_variables(variables: Mapping[str, str]) -> Iterator[None]:
+    """`variables` over os.environ in this context (and pools it starts) while the block runs."""
+    token = _own_variables.set(dict(variables))
+    try:
+        yield
+    finally:
+        _own_variables.reset(token)
 
 
 class LocalLambda:
@@ -205,7 +261,7 @@ class LocalLambda:
         self._shared = shared_variables(self._functions)
         self._resources = ExitStack()
         set_variables(self._resources, self._shared)
-        self._gate = _SharedOrAlone()
+        install_layered_environment()
         self._pool_lock = threading.Lock()
         self._idle: dict[str, list[Handler]] = {}
         self._started: dict[str, int] = {}
@@ -220,17 +276,14 @@ class LocalLambda:
             for name, value in function.environment.items()
             if not name.startswith("AWS_ENDPOINT_URL") and self._shared.get(name) != value
         }
-        handler = self._take(function)
-        try:
-            if own:
-                with self._gate.alone(), ExitStack() as variables:
-                    set_variables(variables, own)
-                    return self._run(function, handler, event)
-            with self._gate.shared():
+        # Set before the handler is taken: a cold start imports with the variables set.
+        with function_variables(own):
+            handler = self._take(function)
+            try:
                 return self._run(function, handler, event)
-        finally:
-            with self._pool_lock:
-                self._idle.setdefault(function.logical_id, []).append(handler)
+            finally:
+                with self._pool_lock:
+                    self._idle.setdefault(function.logical_id, []).append(handler)
 
     def _run(self, function: FunctionSpec, handler: Handler, event: dict[str, Any]) -> Any:
         context = LambdaContext.for_function(function, self._region)

@@ -9,6 +9,7 @@ Two ways to run moto, one per kind of user:
   handlers concurrently, and two interleaved requests could otherwise break
   a conditional write or a query iterating the table. The same lock lets the
   dev server read the table's stream and load saved items between requests.
+  Calls of the stack's background work (devtools.priority) take it last.
 * `MotoSandbox`, for the tests and `make bench`: moto in-process (no
   socket), one boto3 session for the whole process and a fresh table for
   each use. Creating a boto3 session per test cost ~0.2 s of set-up each;
@@ -37,11 +38,15 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from devtools import motofix
+from devtools.priority import BACKGROUND_HEADER
 from devtools.template import ACCOUNT_ID, TableSpec
 
 LOOPBACK = "127.0.0.1"
 # How often moto's HTTP server checks whether it was asked to stop.
 POLL_SECONDS = 0.1
+
+# How WSGI names the header background calls carry.
+BACKGROUND_ENVIRON = "HTTP_" + BACKGROUND_HEADER.upper().replace("-", "_")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -68,24 +73,65 @@ def ensure_table(table: TableSpec, name: str) -> bool:
     return True
 
 
+class MotoLock:
+    """moto's one-at-a-time lock, taken by requests before background calls.
+
+    `with lock:` waits its turn as a request does; `background()` (a call
+    devtools.priority marked, with the BACKGROUND_HEADER) also lets every
+    request waiting meanwhile go first. A plain lock wakes its waiters in no
+    particular order: a GET's Query could wait behind the 16 writes the
+    indexer's pool had queued in a gap between requests.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._held = False
+        self._requests_waiting = 0
+
+    def __enter__(self) -> None:
+        with self._condition:
+            self._requests_waiting += 1
+            try:
+                self._condition.wait_for(lambda: not self._held)
+            finally:
+                self._requests_waiting -= 1
+            self._held = True
+
+    def __exit__(self, *_: object) -> None:
+        with self._condition:
+            self._held = False
+            self._condition.notify_all()
+
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._held and not self._requests_waiting)
+            self._held = True
+        try:
+            yield
+        finally:
+            self.__exit__()
+
+
 class _OneRequestAtATime:
     """A WSGI app that runs `app` under `lock`, its response body read inside the lock."""
 
-    def __init__(self, app: WsgiApp, lock: threading.Lock) -> None:
+    def __init__(self, app: WsgiApp, lock: MotoLock) -> None:
         self._app = app
         self._lock = lock
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        with self._lock:
+        background = environ.get(BACKGROUND_ENVIRON) == "1"
+        with self._lock.background() if background else self._lock:
             return list(self._app(environ, start_response))
 
 
 class _LockedMotoServer(ThreadedMotoServer):
     """ThreadedMotoServer with its app behind a lock and a quicker stop."""
 
-    def __init__(self, port: int, lock: threading.Lock) -> None:
+    def __init__(self, port: int, lock: MotoLock) -> None:
         super().__init__(ip_address=LOOPBACK, port=port, verbose=False)
         self._lock = lock
 
@@ -107,7 +153,7 @@ class EmbeddedMoto:
 
     def __init__(self, port: int = 0) -> None:
         motofix.install()
-        self.lock = threading.Lock()
+        self.lock = MotoLock()
         self._server = _LockedMotoServer(port, self.lock)
         self.endpoint = ""
 

@@ -11,13 +11,19 @@ item on every read), too long for a save at Ctrl-C or every few seconds.
 Saves happen every `interval` seconds when something changed and once more
 at shutdown; a file is replaced whole (write, then rename), so a kill -9
 loses at most the last interval of changes and never leaves half a file.
+
+A stop also keeps, per stream consumer, the records it had not been given
+(`<table>.pending.<Function>.<Event>.json`, see devtools.triggers
+.EventSourceMapping.pending), for the next start to give them first: the
+derived items (the feed's counters, the window index) then catch up with the
+items saved, as a stream consumer resumes from its checkpoint.
 """
 
 import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,7 @@ class SavedTable:
 
     def __init__(self, data_dir: Path, table_name: str, key_names: tuple[str, ...]) -> None:
         self.path = data_dir / f"{table_name}.jsonl"
+        self._table_name = table_name
         self._key_names = key_names
         self._lines: dict[str, str] = {}
         self._lock = threading.Lock()  # the lines
@@ -42,8 +49,38 @@ class SavedTable:
         return json.dumps([attributes[name] for name in self._key_names], sort_keys=True)
 
     def reset(self) -> None:
-        """Forget what was saved (`make dev-reset`)."""
+        """Forget what was saved (`make dev-reset`), the stream's pending records too."""
         self.path.unlink(missing_ok=True)
+        for pending in self.path.parent.glob(f"{self._table_name}.pending.*.json"):
+            pending.unlink()
+
+    def _pending_path(self, name: str) -> Path:
+        return self.path.with_name(f"{self._table_name}.pending.{name}.json")
+
+    def save_pending(self, name: str, pending: dict[str, list[dict[str, Any]]]) -> None:
+        """Keep what a stream consumer `name` had not been given when the stack stopped."""
+        path = self._pending_path(name)
+        if not any(pending.values()):
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(pending, separators=(",", ":")), encoding="utf-8")
+        os.replace(partial, path)
+
+    def take_pending(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """What `save_pending` kept for `name` (empty if nothing), no longer kept on disk.
+
+        Taken, not read: a consumer killed before the next stop must not get those
+        records twice in different batches (the indexer would count them twice).
+        """
+        path = self._pending_path(name)
+        try:
+            pending: dict[str, list[dict[str, Any]]] = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        path.unlink()
+        return pending
 
     def read(self) -> Iterator[dict[str, Any]]:
         """The saved items, each remembered as the current line for its key."""
@@ -88,17 +125,24 @@ class SavedTable:
             os.replace(partial, self.path)
             return True
 
-    def start_autosave(self, interval: float = SAVE_SECONDS) -> None:
+    def start_autosave(
+        self, interval: float = SAVE_SECONDS, wait_turn: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Save every `interval` s; each save first calls `wait_turn` (false: stop saving).
+
+        The dev server passes devtools.priority's, so writing a large file waits
+        for a gap between API requests.
+        """
         self._saver = threading.Thread(
-            target=self._autosave, args=(interval,), name="devserver-save", daemon=True
+            target=self._autosave, args=(interval, wait_turn), name="devserver-save", daemon=True
         )
         self._saver.start()
 
     def stop_autosave(self) -> None:
         self._stopping.set()
 
-    def _autosave(self, interval: float) -> None:
-        while not self._stopping.wait(interval):
+    def _autosave(self, interval: float, wait_turn: Callable[[], bool]) -> None:
+        while not self._stopping.wait(interval) and wait_turn():
             try:
                 self.save()
             except OSError as exc:

@@ -113,6 +113,71 @@ def test_each_concurrent_request_gets_its_own_execution_environment() -> None:
         lambdas.close()
 
 
+RENDEZVOUS_APP = """
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+AT_IMPORT = os.environ.get("SITE")
+
+
+def handler(event, context):
+    # Both invocations must be inside their handlers at once to get past this.
+    sys.modules["devserver_test_rendezvous"].wait(10)
+    with ThreadPoolExecutor(1) as pool:
+        in_pool = pool.submit(os.getenv, "SITE").result()
+    return {
+        "site": os.environ.get("SITE"),
+        "in_pool": in_pool,
+        "at_import": AT_IMPORT,
+        "other": os.environ.get("ONLY_B"),
+        "listed": sorted(name for name in os.environ if name in ("SITE", "ONLY_B")),
+    }
+"""
+
+
+def test_functions_with_variables_of_their_own_run_at_once_each_seeing_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Own variables used to make a function run alone, so every API request (they all
+    have PUBLIC_SITE_URL) waited for whole stream batches of the indexer."""
+    (tmp_path / "app.py").write_text(RENDEZVOUS_APP)
+    monkeypatch.setitem(sys.modules, "devserver_test_rendezvous", threading.Barrier(2))
+    site_a = FunctionSpec("SiteA", tmp_path, "app.handler", 30, 128, {"SITE": "a"}, ())
+    site_b = FunctionSpec(
+        "SiteB", tmp_path, "app.handler", 30, 128, {"SITE": "b", "ONLY_B": "1"}, ()
+    )
+    lambdas = LocalLambda([site_a, site_b], "us-east-1")
+    results: dict[str, Any] = {}
+
+    def invoke(spec: FunctionSpec) -> None:
+        results[spec.logical_id] = lambdas.invoke(spec, {})
+
+    try:
+        clients = [threading.Thread(target=invoke, args=(spec,)) for spec in (site_a, site_b)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(15)
+    finally:
+        lambdas.close()
+    assert results["SiteA"] == {  # passed the rendezvous: the two ran at the same time
+        "site": "a",
+        "in_pool": "a",  # a thread pool the handler starts sees the variables too
+        "at_import": "a",  # and so does its cold start
+        "other": None,  # never another function's
+        "listed": ["SITE"],
+    }
+    assert results["SiteB"] == {
+        "site": "b",
+        "in_pool": "b",
+        "at_import": "b",
+        "other": "1",
+        "listed": ["ONLY_B", "SITE"],
+    }
+    assert "SITE" not in os.environ and "ONLY_B" not in os.environ
+
+
 # -- the table stream -------------------------------------------------------------------------
 
 
@@ -306,6 +371,49 @@ def test_a_batch_that_keeps_failing_is_dropped_after_the_retries(
     assert recorder.batches[:2] == [["1", "2"], ["1", "2"]]
 
 
+class _Blocking(_Recorder):
+    """A recorder whose first invocation waits until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def invoke(self, function: FunctionSpec, event: dict[str, Any]) -> Any:
+        first = not self.batches
+        answer = super().invoke(function, event)
+        if first:
+            self.release.wait(10)
+        return answer
+
+
+def test_what_a_stop_leaves_undelivered_is_delivered_first_on_resuming() -> None:
+    """The batch in flight goes again as the same batch: the indexer then recognises it."""
+    blocking = _Blocking()
+    poller = mapping(blocking)
+    poller.start()
+    try:
+        poller.offer([record(n) for n in range(1, 6)])
+        assert eventually(lambda: blocking.batches == [["1", "2", "3"]])
+        poller.stop()  # the function is still busy with 1-3
+        pending = poller.pending()
+    finally:
+        blocking.release.set()
+    sequences = {name: [r["dynamodb"]["SequenceNumber"] for r in pending[name]] for name in pending}
+    assert sequences == {"in_flight": ["1", "2", "3"], "waiting": ["4", "5"]}
+
+    recorder = _Recorder()
+    resumed = mapping(recorder)
+    resumed.resume(json.loads(json.dumps(pending)))  # as saved on disk
+    resumed.start()
+    try:
+        resumed.offer([record(6)])
+        assert eventually(lambda: sum(len(batch) for batch in recorder.batches) >= 6)
+    finally:
+        resumed.stop()
+    assert recorder.batches[0] == ["1", "2", "3"]  # alone, as it was first sent
+    assert [n for batch in recorder.batches for n in batch] == ["1", "2", "3", "4", "5", "6"]
+
+
 # -- data that survives a restart -------------------------------------------------------------
 
 
@@ -358,6 +466,23 @@ def test_changes_are_saved_while_running(aws_env: None, tmp_path: Path) -> None:
         assert eventually(written)
     finally:
         server.shutdown()
+
+
+def test_pending_stream_records_are_kept_until_taken_and_reset_forgets_them(
+    tmp_path: Path,
+) -> None:
+    from devtools.persistence import SavedTable
+
+    saved = SavedTable(tmp_path, "t", ("PK", "SK"))
+    pending = {"in_flight": [record(1)], "waiting": [record(2), record(3)]}
+    saved.save_pending("IndexerFunction.EventChanges", pending)
+    assert saved.take_pending("IndexerFunction.EventChanges") == pending
+    assert saved.take_pending("IndexerFunction.EventChanges") == {}  # taken: not twice
+    saved.save_pending("IndexerFunction.EventChanges", pending)
+    saved.save_pending("NotifierFunction.StatusChanges", {"in_flight": [], "waiting": []})
+    assert [p.name for p in tmp_path.iterdir()] == ["t.pending.IndexerFunction.EventChanges.json"]
+    saved.reset()  # make dev-reset
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unreadable_data_file_stops_the_start_with_what_to_do(

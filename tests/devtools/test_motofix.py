@@ -110,3 +110,36 @@ def test_items_and_stream_records_are_not_kept_once_replaced(aws: None) -> None:
     gc.collect()
     assert len(Item.instances_tracked) == 0
     assert len(StreamRecord.instances_tracked) == 0
+
+
+def sized_attributes(total: int) -> dict[str, Any]:
+    """Key attributes and a padding string making the item exactly `total` bytes for moto."""
+    attrs: dict[str, Any] = {"PK": {"S": "K"}, "SK": {"S": "K"}, "nested": {"M": {"a": {"N": "1"}}}}
+    # moto counts each attribute's name and value: PK+K, SK+K, nested + a + 1, pad + padding.
+    used = 3 + 3 + (6 + 1 + 1) + 3
+    attrs["pad"] = {"S": "x" * (total - used)}
+    return attrs
+
+
+@pytest.mark.parametrize("total", [1_000, motofix.ITEM_SIZE_LIMIT, motofix.ITEM_SIZE_LIMIT + 1])
+def test_items_are_built_and_refused_as_unpatched_moto_builds_them(total: int) -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    motofix.install()
+
+    def build(init: Any) -> Any:
+        item = Item.__new__(Item)
+        try:
+            init(item, DynamoType({"S": "K"}), DynamoType({"S": "K"}), sized_attributes(total))
+        except ItemSizeTooLarge:
+            return "too large"
+        return item
+
+    patched, unpatched = build(Item.__init__), build(motofix.ORIGINAL_ITEM_INIT["__init__"])
+    if total > motofix.ITEM_SIZE_LIMIT:
+        assert patched == unpatched == "too large"
+    else:
+        assert patched == unpatched  # Item.__eq__: keys and attributes
+        assert type(patched.attrs) is type(unpatched.attrs)
+        assert patched.size() == unpatched.size() == total
