@@ -12,6 +12,7 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl tick [--at UNIX_SECONDS]                    # one scheduler tick, now
     maintctl recount-feed [--settle SECONDS]             # repair the feed's counters
     maintctl index-monitors                              # repair the monitor-window index
+    maintctl hold-paused                                 # once, after upgrading to holds
 """
 
 import argparse
@@ -25,6 +26,7 @@ from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
 from maintsvc.derived.reconcile import repair_counters, repair_windows
 from maintsvc.edge import apikeys
+from maintsvc.lifecycle.holds import hold_paused
 from maintsvc.lifecycle.scheduler import run_tick
 from maintsvc.storage.store import Store
 
@@ -91,6 +93,14 @@ def _index_monitors(store: Store, settings: Settings, args: argparse.Namespace) 
     return 0
 
 
+def _hold_paused(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """Hold the open events of every paused maintenance: once, after the upgrade that made a
+    window's start one write conditional on the event alone (docs/decisions.md)."""
+    held = hold_paused(store, now_seconds())
+    print(f"Held {held} open events of paused maintenances in table {settings.table_name}.")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maintctl",
@@ -130,6 +140,10 @@ def _parser() -> argparse.ArgumentParser:
         help="repair the monitor-window index: file missing windows, remove untrue ones",
     )
     backfill.set_defaults(run=_index_monitors)
+
+    commands.add_parser(
+        "hold-paused", help="hold the open events of paused maintenances (once, after upgrading)"
+    ).set_defaults(run=_hold_paused)
     return parser
 
 
