@@ -280,3 +280,32 @@ def test_a_contended_schedule_change_holds_what_it_could_not_delete(
     assert apply_transition(store, old, "ONGOING", 300) is None
     assert apply_transition(store, stale, "ONGOING", 300) is None
     assert [e["status"] for e in events(store, m["id"]) if e["id"] == old["id"]] == ["SCHEDULED"]
+
+
+def test_holds_announce_count_and_file_nothing(
+    store: Store, settings: Settings, clock: Any, writes: WriteCost
+) -> None:
+    """A hold's stream record changes no status, start, end or tag: the notifier publishes
+    nothing for it, the feed's counters and the monitor-window index do not move."""
+    from devtools.triggers import lambda_record
+    from maintsvc.derived.feed_counters import counted_records
+    from maintsvc.derived.monitor_windows import index_stream_batch
+    from maintsvc.derived.notifications import status_changes
+    from tests.scheduler.test_notifications import stream_records
+
+    tagged = [{"monitor_tag": "db", "impact": "DOWN"}]
+    m = make(store, settings, rrule="FREQ=DAILY;COUNT=2", monitors=tagged)
+    created = stream_records()
+    index_stream_batch(store, [lambda_record(r, "stream") for r in created])
+    assert writes.items > 0  # the two windows filed under "db"
+    seen = len(created)
+    pause(store, settings, m["id"], NOW + 60)
+    records = [
+        r for r in stream_records()[seen:] if r["dynamodb"]["Keys"]["SK"]["S"].startswith("E#")
+    ]
+    assert [r["eventName"] for r in records] == ["MODIFY", "MODIFY"]  # the two holds
+    assert status_changes(records) == []
+    assert counted_records(records) == []
+    writes.reset()
+    index_stream_batch(store, [lambda_record(r, "stream") for r in records])
+    assert writes.items == 0
