@@ -309,3 +309,33 @@ def test_holds_announce_count_and_file_nothing(
     writes.reset()
     index_stream_batch(store, [lambda_record(r, "stream") for r in records])
     assert writes.items == 0
+
+
+def test_a_pause_with_a_contended_schedule_change_still_pauses_before_answering(
+    store: Store, settings: Settings, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pause's work goes first: the regeneration after it may give up (contended), and
+    the PATCH answers all the same."""
+    m = make(
+        store,
+        settings,
+        rrule="FREQ=DAILY;COUNT=2",
+        start_date_time=NOW - 600,
+        duration_seconds=3600,
+    )
+    assert statuses(store, m["id"]) == ["ONGOING", "SCHEDULED"]
+
+    def contended(*args: Any) -> None:
+        raise TransactionCancelled(["TransactionConflict"])
+
+    monkeypatch.setattr(event_items, "delete_stale_schedule", contended)
+    change = {"status": "INACTIVE", "duration_seconds": 1800}
+    update_maintenance(store, settings, str(m["id"]), m["id"], change, NOW + 60)
+    running, tomorrow = events(store, m["id"])
+    assert (running["status"], running["end_date_time"], "hold" in running) == (
+        "COMPLETED",
+        NOW + 60,
+        False,
+    )
+    # Held by the pause, then again (the old schedule's) by the regeneration that gave up.
+    assert (tomorrow["status"], tomorrow["hold"]) == ("SCHEDULED", "stale")
