@@ -7,6 +7,9 @@
   `import boto3; boto3.client("dynamodb")` alone, in fresh interpreters.
 - Scheduler throughput: a tick over N due events against N bare moto
   UpdateItem calls.
+- Write items and write units per status change (a tick of N due events, a
+  transition-worker batch, the first start of an event held by a pause), through a
+  botocore hook on every write request (devtools.writecost).
 """
 
 import argparse
@@ -333,6 +336,64 @@ def indexer_writes() -> list[tuple[str, int, int, int, int, float]]:
     return rows
 
 
+def transition_writes(due: int) -> list[tuple[str, int, int, int, float, float, int]]:
+    """(path, transitions, UpdateItem calls, TransactWriteItems calls, write items per
+    transition, write units per transition, target) of the status changes' writes."""
+    from devtools.writecost import WriteCost
+    from maintsvc.config import load_settings
+    from maintsvc.lifecycle.scheduler import run_tick
+    from maintsvc.lifecycle.transition_queue import DueChange, apply_messages
+    from maintsvc.resources.maintenances import create_maintenance, update_maintenance
+    from maintsvc.storage.store import Store, _client
+
+    settings = load_settings()
+    start = NOW + 3600
+    rows: list[tuple[str, int, int, int, float, float, int]] = []
+
+    def row(label: str, transitions: int, cost: WriteCost, target: int) -> None:
+        rows.append((label, transitions, cost.calls["UpdateItem"],
+                     cost.calls["TransactWriteItems"], cost.items / transitions,
+                     cost.units / transitions, target))  # fmt: skip
+
+    with moto_table():
+        store = Store(os.environ["TABLE_NAME"])
+        seed_due_events(store, due, 1, start)  # one event each: maintenance n holds event n
+        cost = WriteCost().attach(_client("dynamodb"))
+        ready = run_tick(store, settings, start - 300).transitions
+        row(f"tick, {due} due events -> READY", ready, cost, 1)
+        cost.reset()
+        ongoing = run_tick(store, settings, start).transitions
+        row(f"tick, {due} due events -> ONGOING", ongoing, cost, 1)
+        cost.detach(_client("dynamodb"))
+    with moto_table():
+        store = Store(os.environ["TABLE_NAME"])
+        seed_due_events(store, 10, 1, start)
+        batch = [
+            {"messageId": str(n), "body": DueChange(n, n, "SCHEDULED", start, start + 60,
+                                                    start - 300).body()}
+            for n in range(1, 11)
+        ]  # fmt: skip
+        time.time = lambda: float(start - 300)
+        cost = WriteCost().attach(_client("dynamodb"))
+        applied = apply_messages(store, settings, batch).applied
+        row("transition worker, a batch of 10", applied, cost, 1)
+        cost.detach(_client("dynamodb"))
+    with moto_table():
+        store = Store(os.environ["TABLE_NAME"])
+        body = {"title": "b", "start_date_time": start, "rrule": "FREQ=DAILY;COUNT=1",
+                "duration_seconds": 600}  # fmt: skip
+        m = create_maintenance(store, settings, body, NOW)
+        for status in ("INACTIVE", "ACTIVE"):
+            update_maintenance(store, settings, str(m["id"]), m["id"], {"status": status}, NOW)
+        cost = WriteCost().attach(_client("dynamodb"))
+        held = run_tick(store, settings, start - 300).transitions
+        row("tick, the first start of an event held by a pause (after the resume)", held,
+            cost, 2)  # fmt: skip
+        cost.detach(_client("dynamodb"))
+    time.time = lambda: float(NOW)
+    return rows
+
+
 def import_times(repeats: int) -> list[tuple[str, float, float]]:
     """(module, median ms, ratio to the boto3 baseline), each sample a fresh interpreter.
 
@@ -419,6 +480,11 @@ def main(argv: list[str] | None = None) -> None:
     print_table("IndexerFunction's writes per stream batch (each record counted once)",
                 ("batch", "records", "markers", "counters", "window items",
                  "write units per record"), writes)  # fmt: skip
+    transitions = transition_writes(100 if args.quick else 1000)
+    print_table("Writes per status change (base-table items; units for items up to 1 KB)",
+                ("path", "transitions", "UpdateItem", "TransactWriteItems",
+                 "write items per transition", "write units per transition", "target items"),
+                transitions)  # fmt: skip
     imports = import_times(3 if args.quick else 9)
     print_table("Cold-start import (median of fresh interpreters)",
                 ("module", "ms", "ratio to baseline"), imports)  # fmt: skip

@@ -41,7 +41,7 @@ TABLE = "maintenance-windows-bench-scheduler"
 NOW = 1_900_000_000 - 1_900_000_000 % 3600
 LATENCY = 0.005
 READY_WINDOW = 300  # the default READY_WINDOW_SECONDS
-WRITE = "DynamoDB_20120810.TransactWriteItems"  # X-Amz-Target of the bench's transitions
+WRITE = "DynamoDB_20120810.UpdateItem"  # X-Amz-Target of the bench's transitions
 
 
 def _environment() -> None:
@@ -238,7 +238,7 @@ class Recording:
             return None  # moto answers
 
         def received(response_dict: Any, event_name: str, **_: Any) -> None:
-            if response_dict is not None and not event_name.endswith("TransactWriteItems"):
+            if response_dict is not None and not event_name.endswith(WRITE.split(".")[1]):
                 self.answers[self._asked.key] = response_dict["body"]
 
         client.meta.events.register_first("before-send.dynamodb", before_send)
@@ -267,7 +267,7 @@ def _answer(url: str, body: bytes) -> Any:
 
 
 def tick_throughput(size: int, delay: float, workers: int, replay: bool = False) -> TickRow:
-    """One tick over `size` READY events all starting now (each start is a transaction).
+    """One tick over `size` READY events all starting now (each start is one UpdateItem).
 
     `replay`: the timed tick runs against recorded answers (see Recording), not moto.
     """
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((size, label, tick.workers, tick.wall, tick.per_second, tick.calls,
                          tick.in_flight, tick.in_moto, tick.cpu))  # fmt: skip
     print_table(
-        "Tick throughput (READY -> ONGOING: one TransactWriteItems each)",
+        "Tick throughput (READY -> ONGOING: one conditional UpdateItem each)",
         ("due", "answered by", "workers", "wall s", "transitions/s", "calls",
          "avg calls in flight", "inside moto s", "process CPU s"),
         rows,

@@ -15,6 +15,7 @@ AWS_ENDPOINT_URL_DYNAMODB for a local one (see docs/local.md).
     maintctl follow-stream [--once] [--from-start|--from-latest]   # a local table's stream
                                                          # to the indexer and the notifier
     maintctl samples --key KEY [--out DIR] [--start UNIX_SECONDS]   # events/ at today's times
+    maintctl hold-paused                                 # once, after upgrading to holds
 """
 
 import argparse
@@ -30,6 +31,7 @@ from maintsvc.clock import now_seconds
 from maintsvc.config import Settings, load_settings
 from maintsvc.derived.reconcile import repair_counters, repair_windows
 from maintsvc.edge import apikeys
+from maintsvc.lifecycle.holds import hold_paused
 from maintsvc.lifecycle.scheduler import run_tick
 from maintsvc.storage.store import Store
 
@@ -230,6 +232,14 @@ def _add_follow_stream(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     follow.set_defaults(run=_follow_stream, start=None)
 
 
+def _hold_paused(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    """Hold the open events of every paused maintenance: once, after the upgrade that made a
+    window's start one write conditional on the event alone (docs/decisions.md)."""
+    held = hold_paused(store, now_seconds())
+    print(f"Held {held} open events of paused maintenances in table {settings.table_name}.")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maintctl",
@@ -271,6 +281,10 @@ def _parser() -> argparse.ArgumentParser:
     backfill.set_defaults(run=_index_monitors)
     _add_follow_stream(commands)
     _add_samples(commands)
+
+    commands.add_parser(
+        "hold-paused", help="hold the open events of paused maintenances (once, after upgrading)"
+    ).set_defaults(run=_hold_paused)
     return parser
 
 

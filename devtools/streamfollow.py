@@ -653,9 +653,10 @@ def _follow(mappings: Sequence[Mapping], stopping: threading.Event) -> int:
     ]
     for thread in threads:
         thread.start()
-    _log("following; stop with Ctrl-C")
     try:
         with _sigterm_as_interrupt():
+            # Said once SIGTERM is handled: a `kill` right after it stops cleanly too.
+            _log("following; stop with Ctrl-C")
             while not stopping.is_set() and any(thread.is_alive() for thread in threads):
                 for thread in threads:
                     thread.join(0.2)

@@ -196,7 +196,9 @@ def test_each_function_is_granted_exactly_what_it_uses(
     events = call("GET", f"{path}/events", query={"limit": "3"}).json["events"]
     first, second, third = (f"{path}/events/{e['id']}" for e in events)
     assert call("GET", first).status == 200
-    soon = NOW + 120  # moved into the READY window: a start that checks the maintenance
+    # Moved into the READY window: a start of an event held since the pause, so it checks
+    # the maintenance (the first start after a resume).
+    soon = NOW + 120
     moved = call("PATCH", first, body={"start_date_time": soon, "end_date_time": soon + 60})
     assert moved.json["event"]["status"] == "READY"
     far = NOW + 400 * DAY  # another feed year
@@ -253,8 +255,9 @@ def test_each_function_is_granted_exactly_what_it_uses(
     message = {"Records": [{"messageId": "m1", "body": change.body()}]}
     worked = load_function("transitions").lambda_handler(message, LambdaContext())
     assert worked == {"batchItemFailures": []}
-    for at in (fourth - 300, fourth, fourth + 900, NOW + 12 * DAY, NOW + 60 * DAY):
-        tick(at, clock)  # purge; READY, ONGOING, COMPLETED; top-up; expiry
+    fifth = fourth + 3600  # still held since the pause: its READY checks the maintenance
+    for at in (fourth - 300, fourth, fourth + 900, fifth - 300, NOW + 12 * DAY, NOW + 60 * DAY):
+        tick(at, clock)  # purge; READY, ONGOING, COMPLETED; a held READY; top-up; expiry
     load_function("notifier").lambda_handler({"Records": all_stream_records()}, LambdaContext())
     # A window the index holds but is not true (its record given up): the sweep removes it.
     from maintsvc.storage.access import window_items

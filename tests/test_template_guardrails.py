@@ -111,7 +111,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, str]]] = {
             "GetItem",
             "BatchGetItem",
             "Query",
-            # The ConditionCheck of a move into READY/ONGOING (TransactWriteItems).
+            # The ConditionCheck of a held event's first start (TransactWriteItems).
             "ConditionCheckItem",
         ),
         *TABLE_AND_INDEXES,

@@ -97,6 +97,44 @@ def test_an_event_patch_racing_a_delete_leaves_no_ghost(
     assert (feed.status, feed.json["total"]) == (200, 0)
 
 
+# -- 3b. what stops a window from starting leaves no trace in the API ------------------------
+
+
+def test_a_pause_holds_the_events_without_changing_them_or_their_etags(
+    call: Caller, clock: Any, store: Store
+) -> None:
+    from tests.api.test_consumer_api import etag_of
+
+    m = create(call, start_date_time=NOW + 3600, rrule="FREQ=DAILY;COUNT=2")
+    path = f"/api/v4/maintenances/{m['id']}"
+    event_paths = [f"{path}/events/{e['id']}" for e in events_of(call, m["id"])["events"]]
+    before = [call("GET", p) for p in event_paths]
+    assert call("PATCH", path, body={"status": "INACTIVE"}).status == 200
+    stored = store.query("PK = :pk AND begins_with(SK, :e)", {":pk": f"M#{m['id']}", ":e": "E#"})
+    assert [e["hold"] for e in stored] == ["INACTIVE", "INACTIVE"]
+    after = [call("GET", p) for p in event_paths]
+    assert [r.json for r in after] == [r.json for r in before]
+    assert [etag_of(r) for r in after] == [etag_of(r) for r in before]
+    assert all("hold" not in e for e in events_of(call, m["id"])["events"])
+    feed = call("GET", "/api/v4/maintenances/events", query={"maintenance_id": str(m["id"])})
+    assert feed.json["total"] == 2 and all("hold" not in e for e in feed.json["events"])
+
+
+def test_a_delete_answers_only_once_its_open_events_are_gone(
+    call: Caller, clock: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No time left to purge: the history and markers wait for the scheduler, the open events
+    (which a tick holding an older view could still start) do not."""
+    from tests.conftest import load_function
+
+    m = create(call, start_date_time=NOW - 600, rrule="FREQ=DAILY;COUNT=3", duration_seconds=3600)
+    run_tick(store, load_settings(), NOW)  # the first window is ONGOING
+    monkeypatch.setattr(load_function("maintenances"), "DELETE_RESERVE_MILLIS", 10**9)
+    assert call("DELETE", f"/api/v4/maintenances/{m['id']}").status == 200
+    left = store.query("PK = :pk", {":pk": f"M#{m['id']}"})
+    assert sorted(i["SK"][:2] for i in left) == ["ME", "O#", "O#", "O#"]
+
+
 # -- 4. strings that are not Unicode text ----------------------------------------------------
 
 

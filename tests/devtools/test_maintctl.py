@@ -4,6 +4,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,30 @@ def test_tick_advances_events_at_the_given_time(capsys: pytest.CaptureFixture[st
     assert (report["now"], report["transitions"]) == (start, 1)
     event = Store(TABLE).query("PK = :pk", {":pk": "M#1"}, index="LSI1")[0]
     assert event["status"] == "ONGOING"
+
+
+def test_hold_paused_holds_the_open_events_of_paused_maintenances_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Data from before holds: a maintenance paused then has unheld open events."""
+    from maintsvc.config import load_settings
+    from maintsvc.resources.maintenances import create_maintenance
+    from maintsvc.storage import keys
+
+    table = Store(TABLE)
+    body = {"title": "t", "start_date_time": 1_900_000_000, "rrule": "FREQ=DAILY;COUNT=2",
+            "duration_seconds": 600}  # fmt: skip
+    paused = create_maintenance(table, load_settings(), body, 1_899_990_000)
+    active = create_maintenance(table, load_settings(), body, 1_899_990_000)
+    table.update(keys.maintenance_key(paused["id"]), "SET #s = :i, GSI1SK = :l",
+                 {":i": "INACTIVE", ":l": keys.maintenance_list_sk("INACTIVE", paused["id"])},
+                 {"#s": "status"})  # fmt: skip
+    code, out, _ = run(capsys, "hold-paused")
+    assert (code, out) == (0, [f"Held 2 open events of paused maintenances in table {TABLE}."])
+
+    def holds(maintenance_id: int) -> list[Any]:
+        found = table.query("PK = :pk", {":pk": keys.maintenance_pk(maintenance_id)}, index="LSI1")
+        return [e.get("hold") for e in found]
+
+    assert holds(paused["id"]) == ["INACTIVE", "INACTIVE"]
+    assert holds(active["id"]) == [None, None]

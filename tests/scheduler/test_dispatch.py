@@ -248,15 +248,15 @@ def test_worker_reports_failures_per_message(
 ) -> None:
     ok, broken = make(store, settings), make(store, settings)
     broken_key = keys.event_key(broken["id"], events(store, broken["id"])[0]["id"])
-    real_transact = Store.transact
+    real_update = Store.update
 
-    def transact(self: Store, actions: Any) -> None:
-        if any(a.body["Key"]["SK"] == {"S": broken_key["SK"]} for a in actions):
+    def update(self: Store, key: Any, *args: Any, **kwargs: Any) -> Any:
+        if key == broken_key:
             raise RuntimeError("throttled")
-        real_transact(self, actions)
+        return real_update(self, key, *args, **kwargs)
 
-    # A move into READY is a transaction (with the maintenance-ACTIVE check).
-    monkeypatch.setattr(Store, "transact", transact)
+    # A move into READY is one conditional UpdateItem on the event.
+    monkeypatch.setattr(Store, "update", update)
     clock(READY_AT)
     report = apply_messages(
         store,

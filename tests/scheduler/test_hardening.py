@@ -47,18 +47,15 @@ def test_an_ongoing_window_of_an_old_schedule_still_ends(
 def test_a_paused_maintenance_mid_tick_does_not_start_its_window(
     store: Store, settings: Settings, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tick read the maintenance ACTIVE; it is set INACTIVE before the event's write."""
+    """The tick read the maintenance ACTIVE; a pause (the PATCH, answered) comes before the
+    event's write. The pause held the event, so the tick's one conditional write fails."""
     m = make(store, settings, start_date_time=START)
     real_load = scheduler._load_maintenances
 
     def load_then_pause(store_: Store, wanted: set[int], cache: dict[int, Any]) -> None:
         real_load(store_, wanted, cache)
-        store.update(
-            keys.maintenance_key(m["id"]),
-            "SET #st = :inactive",
-            {":inactive": "INACTIVE"},
-            {"#st": "status"},
-        )
+        pause = {"status": "INACTIVE"}
+        update_maintenance(store, settings, str(m["id"]), m["id"], pause, START)
 
     monkeypatch.setattr(scheduler, "_load_maintenances", load_then_pause)
     report = run_tick(store, settings, START)

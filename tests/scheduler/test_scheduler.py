@@ -147,12 +147,12 @@ def test_a_tick_that_dies_half_way_is_finished_by_the_next(
 
         return write
 
-    # Starting a window is a transaction (it checks the maintenance is ACTIVE).
-    real_transact = Store.transact
-    monkeypatch.setattr(Store, "transact", failing_after_seven(real_transact))
+    # Starting a window is one conditional UpdateItem (on the event, unheld).
+    real_update = Store.update
+    monkeypatch.setattr(Store, "update", failing_after_seven(real_update))
     with pytest.raises(RuntimeError):
         run_tick(store, settings, NOW + 3600 + 10)
-    monkeypatch.setattr(Store, "transact", real_transact)
+    monkeypatch.setattr(Store, "update", real_update)
     done = sum(statuses(store, m["id"]) == ["ONGOING"] for m in ms)
     assert done == 7
     report = run_tick(store, settings, NOW + 3600 + 10)

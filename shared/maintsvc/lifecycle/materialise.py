@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from maintsvc.clock import iso_now
 from maintsvc.config import Settings
+from maintsvc.lifecycle.holds import STALE, hold_events, open_events_now
 from maintsvc.lifecycle.statuses import PENDING, status_from_time
 from maintsvc.numbers import MAX_TIMESTAMP
 from maintsvc.storage.access import event_items, maintenance_items
@@ -189,17 +190,25 @@ def clear_stale_schedule(store: Store, maintenance: Item, now: int) -> None:
     current version are never touched, so this is safe to run while the new
     schedule is being materialised, and safe to run again after a crash.
 
-    It reads the maintenance's open events (GSI4) and the markers a plan made
-    now could meet (original start from `now - duration` on, what
-    `plan_occurrences` looks at), never the history: its cost is bounded by
-    the future cap, not by how long the maintenance has existed.
+    It reads the maintenance's open events (none missing: holds.open_events_now)
+    and the markers a plan made now could meet (original start from
+    `now - duration` on, what `plan_occurrences` looks at), never the history:
+    its cost is bounded by the future cap, not by how long the maintenance has
+    existed.
+
+    The old pending events are gone before the change answers, so a tick
+    that read the old schedule cannot start one (its write, conditional on
+    the event as read, fails). If every attempt is contended, those still
+    there are held instead ("stale": a held event starts only on its
+    maintenance's current schedule version) and the scheduler deletes them.
     """
     version = maintenance["schedule_version"]
     first_start = now - maintenance["duration_seconds"] + 1
+    stale_events: list[Item] = []
     for _ in range(MAX_ATTEMPTS):
         stale_events = [
             e
-            for e in event_items.open_events(store, maintenance["id"])
+            for e in open_events_now(store, maintenance["id"], now)
             if e["status"] in PENDING and e["schedule_version"] < version
         ]
         stale_markers = _stale_markers(store, maintenance, first_start, stale_events)
@@ -208,4 +217,5 @@ def clear_stale_schedule(store: Store, maintenance: Item, now: int) -> None:
         except TransactionCancelled:
             continue
         return
+    hold_events(store, stale_events, STALE)
     raise TransactionCancelled(["TransactionConflict"])

@@ -4,6 +4,12 @@ The scheduler, the events endpoints and maintenance status changes all move
 events through `apply_transition`, which writes only if the event is still
 in the state it was read in (status and times), so two writers never apply
 one transition twice and a concurrent reschedule is never overwritten.
+
+A move into READY or ONGOING (a window starts) also needs the event unheld:
+whatever may stop a window from starting (a pause, a schedule change that
+could not delete its old events) puts a `hold` on the open events before its
+request answers (maintsvc.lifecycle.holds), so the start stays one UpdateItem
+and never needs to read or check the maintenance item.
 """
 
 from typing import NamedTuple
@@ -15,12 +21,13 @@ from maintsvc.lifecycle.statuses import (
     ONGOING,
     PENDING,
     READY,
+    TERMINAL,
     early_completion_end,
     status_from_time,
     status_while_inactive,
 )
 from maintsvc.storage.access import event_items
-from maintsvc.storage.items import event_time_attributes
+from maintsvc.storage.items import HOLD, event_time_attributes
 from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
 STARTING = frozenset({READY, ONGOING})
@@ -41,10 +48,14 @@ def apply_transition(
     (`exactly`: also its `updated_at`, for an If-Match compared with the event as read).
 
     A move into READY or ONGOING starts (or announces) a window, which only
-    an ACTIVE maintenance may do: that write is a transaction with a check
-    that the maintenance is ACTIVE and not being deleted at that moment, so
-    a writer holding an older view (a tick that read the maintenance a few
-    seconds ago) cannot start a window of a maintenance paused meanwhile.
+    an ACTIVE maintenance may do. An unheld event's start is one UpdateItem
+    conditional on the event as read and still unheld: a writer holding an
+    older view of the maintenance (a tick that read it a few seconds ago)
+    finds the hold the pause put on the event before it answered, and writes
+    nothing. An event read with a hold starts only in a transaction that
+    checks the maintenance (ACTIVE, not being deleted, on the event's
+    schedule) and removes the hold: the first start after a resume. A move
+    into COMPLETED or CANCELLED drops the hold with the open event's keys.
     """
     new_start = event["start_date_time"] if start is None else start
     new_end = event["end_date_time"] if end is None else end
@@ -56,18 +67,19 @@ def apply_transition(
     attributes["updated_at"] = iso_now()
     # Index keys an event leaves: the due queue (paused), its open events (ended).
     removes = tuple(k for k in SPARSE_INDEX_KEYS if k not in wanted and k in event)
-    change = event_items.EventChange(event, attributes, removes, exactly)
-    if status == event["status"] or status not in STARTING:
-        try:
-            return event_items.apply_event_change(store, change)
-        except ConditionFailed:
-            return None
+    starts = status != event["status"] and status in STARTING
+    change = event_items.EventChange(
+        event, attributes, removes, exactly, starts=starts, ends=status in TERMINAL
+    )
     try:
-        event_items.apply_event_change_if_active(store, change)
-    except TransactionCancelled:
+        if starts and HOLD in event:
+            event_items.release_event_change(store, change)
+        else:
+            event_items.apply_event_change(store, change)
+    except (ConditionFailed, TransactionCancelled):
         return None
     written = {**event, **attributes}
-    for key in removes:
+    for key in (*removes, *((HOLD,) if starts or status in TERMINAL else ())):
         written.pop(key, None)
     return written
 

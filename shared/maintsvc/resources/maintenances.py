@@ -16,7 +16,8 @@ from maintsvc.errors import (
     maintenance_changed,
     maintenance_not_found,
 )
-from maintsvc.lifecycle.deletion import mark_deleted, purge_maintenance
+from maintsvc.lifecycle.deletion import end_open_events, mark_deleted, purge_maintenance
+from maintsvc.lifecycle.holds import PAUSED, hold_events, open_events_now
 from maintsvc.lifecycle.materialise import (
     EVENTS_PER_TRANSACTION,
     Plan,
@@ -30,7 +31,7 @@ from maintsvc.lifecycle.status_changes import advance_event
 from maintsvc.lifecycle.statuses import ONGOING, PENDING
 from maintsvc.observability import logger
 from maintsvc.storage import keys
-from maintsvc.storage.access import event_items, maintenance_items
+from maintsvc.storage.access import maintenance_items
 from maintsvc.storage.items import is_live, maintenance_index_attributes, maintenance_resource
 from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
@@ -220,10 +221,18 @@ def _write_changes(store: Store, current: Item, changes: dict[str, Any], now: in
 
 
 def _apply_changes(store: Store, settings: Settings, before: Item, after: Item, now: int) -> None:
-    """The follow-up of a written change: regenerate, pause or resume, then top up."""
+    """The follow-up of a written change: pause, regenerate or resume, then top up.
+
+    A pause goes first: its holds must be on the events before the PATCH
+    answers, and the regeneration after it may be contended (then the PATCH
+    answers all the same and the scheduler finishes the regeneration).
+    """
+    status_changed = after["status"] != before["status"]
+    if status_changed and after["status"] != "ACTIVE":
+        reconcile_events(store, settings, after, now)
     if after["schedule_version"] != before["schedule_version"]:
         clear_stale_schedule(store, after, now)
-    if after["status"] != before["status"]:
+    if status_changed and after["status"] == "ACTIVE":
         reconcile_events(store, settings, after, now)
     resumed_or_rescheduled = after.get("needs_cleanup") or after["status"] != before["status"]
     if after["status"] == "ACTIVE" and resumed_or_rescheduled:
@@ -233,14 +242,20 @@ def _apply_changes(store: Store, settings: Settings, before: Item, after: Item, 
 
 
 def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: int) -> None:
-    """Bring every live event in line with the maintenance's new status.
+    """Bring every open event in line with the maintenance's new status.
 
-    INACTIVE: ONGOING events complete early; pending ones wait for their
-    window to pass (then CANCELLED). ACTIVE again: passed pending windows are
-    CANCELLED, the rest take the status time gives them.
+    INACTIVE: every open event is held first (none missing, however recently
+    written), so no writer holding an older view of the maintenance can start
+    a window once this answers; then ONGOING events (as the hold found them)
+    complete early, and pending ones wait for their window to pass (then
+    CANCELLED). ACTIVE again: passed pending windows are CANCELLED, the rest
+    take the status time gives them; a held event's first start checks the
+    maintenance and drops its hold (maintsvc.lifecycle.holds).
     """
-    events = event_items.open_events(store, maintenance["id"])
+    events = open_events_now(store, maintenance["id"], now)
     active = maintenance["status"] == "ACTIVE"
+    if not active:
+        events = hold_events(store, events, PAUSED)
     for event in events:
         if event["status"] not in PENDING and event["status"] != ONGOING:
             continue
@@ -262,9 +277,12 @@ def delete_maintenance(
 ) -> None:
     """Hide the maintenance at once (404 from then on), then purge what time allows.
 
-    The answer does not wait for the last item: once the mark is written the
-    DELETE has taken effect, so a failure while purging is logged and left
-    to the scheduler, which finishes every marked maintenance. With `expect`
+    The answer waits for the open events to be deleted (a window's start is a
+    write conditional on the event as read, which fails on a deleted one), not
+    for the last item: once the mark is written and the open events are gone
+    the DELETE has taken effect, so a failure while purging the rest (history,
+    markers) is logged and left to the scheduler, which finishes every marked
+    maintenance. With `expect`
     (If-Match) the state is read first and the mark is conditional on the
     revision compared, so it never deletes a version the client has not seen.
     """
@@ -280,7 +298,9 @@ def delete_maintenance(
         ):
             raise maintenance_changed()
         raise maintenance_not_found(raw_id)
+    # Not left to the purge's time budget: once the DELETE answers, no window of it starts.
+    end_open_events(store, maintenance_id, now)
     try:
-        purge_maintenance(store, maintenance_id, now, time_left)
+        purge_maintenance(store, maintenance_id, now, time_left, open_first=False)
     except Exception:
         logger.exception("purge interrupted; the scheduler finishes it")

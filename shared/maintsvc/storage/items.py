@@ -29,6 +29,10 @@ EVENT_FIELDS = (
     "created_at",
     "updated_at",
 )
+# An open event's `hold` (absent, or why it is held: "INACTIVE", "stale") says it may start
+# (move into READY or ONGOING) only in a transaction that checks its maintenance first; an
+# unheld one starts with one conditional write. Never a resource field.
+HOLD = "hold"
 
 
 def is_live(item: Item | None) -> TypeGuard[Item]:

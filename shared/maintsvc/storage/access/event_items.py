@@ -2,10 +2,10 @@
 
 Serves docs/data-model.md's patterns 7-8 (events written with their markers),
 9 (a maintenance's events in start order), 10 (get an event), 16 (clearing an
-old schedule), 18 (a maintenance's events), the deletes of 19 (history) and 31
-(the calendar feed's events of many maintenances at once).
-Event status changes (status_changes.apply_transition) write through
-`apply_event_change`.
+old schedule), 18 (a maintenance's events, and the holds of a pause), the
+deletes of 19 (history) and 31 (the calendar feed's events of many
+maintenances at once). Event status changes (status_changes.apply_transition)
+write through `apply_event_change`, or `release_event_change` for a held event.
 """
 
 import contextvars
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from maintsvc.lifecycle.statuses import CANCELLED, COMPLETED, READY, SCHEDULED
+from maintsvc.lifecycle.statuses import CANCELLED, COMPLETED, ONGOING, READY, SCHEDULED
 from maintsvc.storage import keys
 from maintsvc.storage.access import (
     LIVE_MAINTENANCE,
@@ -24,14 +24,23 @@ from maintsvc.storage.access import (
     feed_items,
     item_key,
 )
-from maintsvc.storage.items import marker_item
+from maintsvc.storage.items import HOLD, marker_item
 from maintsvc.storage.store import Item, Store, TxAction
 
 # How many times the event was moved, ended early or cancelled (absent: never).
 SEQUENCE = "sequence"
 # The event is still in the state a transition was decided from (status and times).
 UNCHANGED_CONDITION = "#st = :old_st AND start_date_time = :old_s AND end_date_time = :old_e"
-MAINTENANCE_ACTIVE_CONDITION = "#st = :active AND attribute_not_exists(deleting)"
+# `hold` is a DynamoDB reserved word: expressions call it `#hold`.
+HOLD_NAME = {"#hold": HOLD}
+# A window starts with one write only on an event nobody has held (a pause, a stale schedule).
+NOT_HELD_CONDITION = "attribute_not_exists(#hold)"
+# A held event starts only while its maintenance is ACTIVE, not being deleted and still on
+# the schedule that made the event.
+MAINTENANCE_ACTIVE_ON_SCHEDULE = (
+    "#st = :active AND attribute_not_exists(deleting) AND schedule_version = :v"
+)
+OPEN_CONDITION = "#st IN (:s, :r, :o)"
 
 
 def get_maintenance_and_event(
@@ -137,6 +146,60 @@ def open_events(store: Store, maintenance_id: int) -> list[Item]:
     return store.query("GSI4PK = :pk", {":pk": keys.open_pk(maintenance_id)}, index="GSI4")
 
 
+def open_events_since(store: Store, maintenance_id: int, recent_from: int) -> list[Item]:
+    """Pattern 18, none missing: the open events starting before `recent_from` from GSI4
+    (eventually consistent), and those starting from `recent_from` on from LSI1, strongly
+    consistent (ended ones filtered out); start ascending, then event id.
+
+    An event written (created, or moved to its start) less than a GSI's lag ago may be
+    missing from GSI4, but an open event that can still start was written before its start,
+    so a recent one starts after `recent_from` (now minus a bound on that lag) and the
+    consistent read finds it. Both reads are bounded by the future cap and the windows
+    still running, plus the history ending within the bound: never the whole history.
+    """
+    since = keys.start_order_sk(max(recent_from, 0), 0)
+    older = store.query(
+        "GSI4PK = :pk AND GSI4SK < :since",
+        {":pk": keys.open_pk(maintenance_id), ":since": since},
+        index="GSI4",
+    )
+    recent = store.query(
+        "PK = :pk AND LSI1SK >= :since",
+        {
+            ":pk": keys.maintenance_pk(maintenance_id),
+            ":since": since,
+            ":s": SCHEDULED,
+            ":r": READY,
+            ":o": ONGOING,
+        },
+        index="LSI1",
+        names=STATUS_NAME,
+        filter_expression=OPEN_CONDITION,
+        consistent=True,
+    )
+    found = {e["id"]: e for e in older} | {e["id"]: e for e in recent}
+    return sorted(found.values(), key=lambda e: e["LSI1SK"])
+
+
+def hold_event(store: Store, event: Item, reason: str) -> Item:
+    """Put a hold on an event while it is open (`SET #hold`; its resource, `updated_at`
+    included, is unchanged), returning it as stored now: what a pause does to it next
+    depends on where it really is, not on a possibly stale read.
+
+    ConditionFailed when it is gone or has ended (nothing left to hold).
+    """
+    held = store.update(
+        keys.event_key(event["maintenance_id"], event["id"]),
+        "SET #hold = :why",
+        {":why": reason, ":s": SCHEDULED, ":r": READY, ":o": ONGOING},
+        {**STATUS_NAME, **HOLD_NAME},
+        condition=OPEN_CONDITION,
+        return_new=True,
+    )
+    assert held is not None
+    return held
+
+
 def markers_from(store: Store, maintenance_id: int, first_start: int) -> list[Item]:
     """Pattern 16: occurrence markers whose original start is `first_start` or later (the
     only ones a new plan can meet), strongly consistent."""
@@ -227,7 +290,9 @@ def revises_calendar(attributes: Mapping[str, Any]) -> bool:
 class EventChange:
     """Attributes to set on an event as read; `remove` names index keys it leaves (a sparse
     index it drops out of), `exactly` requires the event unchanged to its `updated_at`
-    (else status and times).
+    (else status and times). `starts`: a move into READY or ONGOING, which needs the event
+    unheld (or `release_event_change`); `ends`: a move into COMPLETED or CANCELLED, which
+    drops any hold with the other keys of an open event.
 
     A change that moves the event, ends it early or cancels it also adds 1 to
     its `sequence` in the same write (absent: 0), whoever makes it (a PATCH,
@@ -240,49 +305,61 @@ class EventChange:
     attributes: Mapping[str, Any]
     remove: tuple[str, ...] = ()
     exactly: bool = False
+    starts: bool = False
+    ends: bool = False
 
-    def render(self) -> tuple[dict[str, str], str, dict[str, Any], dict[str, str], str]:
-        """Key, update expression, values, names and condition."""
+    def render(
+        self, release: bool = False
+    ) -> tuple[dict[str, str], str, dict[str, Any], dict[str, str], str]:
+        """Key, update expression, values, names and condition; `release` removes the hold
+        instead of requiring its absence."""
         names = {f"#a{i}": name for i, name in enumerate(self.attributes)}
         values: dict[str, Any] = {f":a{i}": v for i, v in enumerate(self.attributes.values())}
         expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(self.attributes)))
-        if self.remove:
-            expression += " REMOVE " + ", ".join(self.remove)
+        removes = list(self.remove)
+        if release or self.ends:
+            removes.append("#hold")
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
         if revises_calendar(self.attributes):
             expression += " ADD #seq :one"
             names["#seq"] = SEQUENCE
             values[":one"] = 1
         condition, old = _unchanged(self.event, self.exactly)
+        if self.starts and not release:
+            condition = f"{condition} AND {NOT_HELD_CONDITION}"
         values.update(old)
         names.update(STATUS_NAME)
+        if release or self.ends or self.starts:
+            names.update(HOLD_NAME)
         key = keys.event_key(self.event["maintenance_id"], self.event["id"])
         return key, expression, values, names, condition
 
 
-def apply_event_change(store: Store, change: EventChange) -> Item:
-    """Write the change if the event is still as read; returns the event as written.
+def apply_event_change(store: Store, change: EventChange) -> None:
+    """Write the change if the event is still as read, and (a start) is not held: one
+    conditional UpdateItem, whatever the move.
 
-    ConditionFailed when it changed (or went) meanwhile.
+    ConditionFailed when it changed, went or was held meanwhile.
     """
     key, expression, values, names, condition = change.render()
-    written = store.update(key, expression, values, names, condition=condition, return_new=True)
-    assert written is not None
-    return written
+    store.update(key, expression, values, names, condition=condition)
 
 
-def apply_event_change_if_active(store: Store, change: EventChange) -> None:
-    """`apply_event_change` in a transaction with a check that the event's maintenance is
-    ACTIVE and not being deleted at that moment: how a window starts or is announced.
+def release_event_change(store: Store, change: EventChange) -> None:
+    """A held event's start: the change, with its hold removed, in a transaction with a
+    check that its maintenance is ACTIVE, not being deleted and on the event's schedule
+    version at that moment (what a resume, or the first start after one, writes).
 
     TransactionCancelled when either condition fails.
     """
-    key, expression, values, names, condition = change.render()
+    key, expression, values, names, condition = change.render(release=True)
     store.transact(
         [
             TxAction.check(
                 keys.maintenance_key(change.event["maintenance_id"]),
-                MAINTENANCE_ACTIVE_CONDITION,
-                {":active": "ACTIVE"},
+                MAINTENANCE_ACTIVE_ON_SCHEDULE,
+                {":active": "ACTIVE", ":v": change.event["schedule_version"]},
                 STATUS_NAME,
             ),
             TxAction.update(key, expression, values, names, condition=condition),
