@@ -16,24 +16,17 @@ from maintsvc.errors import (
     maintenance_changed,
     maintenance_not_found,
 )
-from maintsvc.lifecycle.deletion import mark_deleted, purge_maintenance
-from maintsvc.lifecycle.materialise import (
-    EVENTS_PER_TRANSACTION,
-    Plan,
-    clear_stale_schedule,
-    materialise_occurrences,
-    new_event_items,
-    plan_occurrences,
-    write_events,
-)
-from maintsvc.lifecycle.status_changes import advance_event
 from maintsvc.lifecycle.statuses import ONGOING, PENDING
 from maintsvc.observability import logger
 from maintsvc.storage import keys
-from maintsvc.storage.access import event_items, maintenance_items
+from maintsvc.storage.access import maintenance_items
 from maintsvc.storage.items import is_live, maintenance_index_attributes, maintenance_resource
 from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
+# Materialisation, deletion and status changes (lifecycle) are imported by the functions
+# that write, not here: MaintenancesFunction compiles every module it imports at each cold
+# start, and its reads (GET, the listing) need none of them (docs/performance.md, "Cold
+# start"; tests/unit/test_cold_imports.py keeps them out).
 SCHEDULE_FIELDS = ("start_date_time", "rrule", "duration_seconds", "timezone")
 STATUSES = ("ACTIVE", "INACTIVE")
 PATCH_ATTEMPTS = 3
@@ -45,6 +38,13 @@ def create_maintenance(
     """Validate, reserve ids, then write the maintenance and its first events atomically
     (one transaction for up to 49 events: 2 round trips in all)."""
     from maintsvc.edge.models import validate_maintenance  # pydantic: only writes pay its import
+    from maintsvc.lifecycle.materialise import (
+        EVENTS_PER_TRANSACTION,
+        Plan,
+        new_event_items,
+        plan_occurrences,
+        write_events,
+    )
 
     fields = validate_maintenance(body, None)
     stamp = iso_now()
@@ -91,6 +91,8 @@ def _finish_materialising(
     now) re-plans like the scheduler does, and if even that is contended the
     queued top-up finishes the job.
     """
+    from maintsvc.lifecycle.materialise import materialise_occurrences, write_events
+
     try:
         write_events(store, maintenance, rest, topup_at, now)
     except TransactionCancelled:
@@ -221,6 +223,8 @@ def _write_changes(store: Store, current: Item, changes: dict[str, Any], now: in
 
 def _apply_changes(store: Store, settings: Settings, before: Item, after: Item, now: int) -> None:
     """The follow-up of a written change: regenerate, pause or resume, then top up."""
+    from maintsvc.lifecycle.materialise import clear_stale_schedule, materialise_occurrences
+
     if after["schedule_version"] != before["schedule_version"]:
         clear_stale_schedule(store, after, now)
     if after["status"] != before["status"]:
@@ -239,6 +243,9 @@ def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: i
     window to pass (then CANCELLED). ACTIVE again: passed pending windows are
     CANCELLED, the rest take the status time gives them.
     """
+    from maintsvc.lifecycle.status_changes import advance_event
+    from maintsvc.storage.access import event_items
+
     events = event_items.open_events(store, maintenance["id"])
     active = maintenance["status"] == "ACTIVE"
     for event in events:
@@ -268,6 +275,8 @@ def delete_maintenance(
     (If-Match) the state is read first and the mark is conditional on the
     revision compared, so it never deletes a version the client has not seen.
     """
+    from maintsvc.lifecycle.deletion import mark_deleted, purge_maintenance
+
     revision = None
     if expect is not None:
         current = load_maintenance(store, raw_id, maintenance_id)
