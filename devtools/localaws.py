@@ -20,6 +20,7 @@ Both create the table from the template's own definition (`ensure_table`).
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -114,18 +115,29 @@ class MotoLock:
 
 
 class _OneRequestAtATime:
-    """A WSGI app that runs `app` under `lock`, its response body read inside the lock."""
+    """A WSGI app that runs `app` under `lock`, its response body read inside the lock.
+
+    It counts the requests it served and the time moto spent on them, so a
+    benchmark can tell a client's own time from the time it waited for moto.
+    """
 
     def __init__(self, app: WsgiApp, lock: MotoLock) -> None:
         self._app = app
         self._lock = lock
+        self.served = 0
+        self.busy_seconds = 0.0
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         background = environ.get(BACKGROUND_ENVIRON) == "1"
         with self._lock.background() if background else self._lock:
-            return list(self._app(environ, start_response))
+            started = time.perf_counter()
+            try:
+                return list(self._app(environ, start_response))
+            finally:
+                self.served += 1
+                self.busy_seconds += time.perf_counter() - started
 
 
 class _LockedMotoServer(ThreadedMotoServer):
@@ -134,11 +146,11 @@ class _LockedMotoServer(ThreadedMotoServer):
     def __init__(self, port: int, lock: MotoLock) -> None:
         super().__init__(ip_address=LOOPBACK, port=port, verbose=False)
         self._lock = lock
+        self.app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app), lock)
 
     def _server_entry(self) -> None:
-        app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app), self._lock)
         self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            self._ip_address, self._port, self.app, True, request_handler=MotoRequestHandler
         )
         self._server_ready_event.set()
         self._server.serve_forever(poll_interval=POLL_SECONDS)
@@ -172,6 +184,11 @@ class EmbeddedMoto:
     def table(self, name: str, region: str) -> Any:
         """moto's Table object (call with `lock` held)."""
         return dynamodb_backends[ACCOUNT_ID][region].get_table(name)
+
+    def served(self) -> tuple[int, float]:
+        """(requests served, seconds moto spent serving them) since the server started."""
+        with self.lock:
+            return self._server.app.served, self._server.app.busy_seconds
 
 
 def take_stream_records(table: Any) -> list[Any]:

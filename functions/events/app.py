@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from maintsvc.clock import now_seconds
 from maintsvc.config import load_settings
-from maintsvc.derived import feed
 from maintsvc.edge.http import (
     build_handler,
     if_match,
@@ -43,6 +42,10 @@ def _shown(resource: dict[str, Any]) -> dict[str, Any]:
 
 @app.get("/api/v4/maintenances/events")
 def list_feed() -> Response[Any]:
+    # Imported here: the feed and its counters are this route's alone, and every module
+    # imported at load is compiled on each cold start of the other routes too.
+    from maintsvc.derived import feed
+
     query = app.current_event.query_string_parameters or {}
     page, limit = paging(query)
     listed = feed.list_feed(_store(), query, page, limit, now_seconds())

@@ -21,7 +21,7 @@ from maintsvc.edge.http import (
 )
 from maintsvc.errors import maintenance_not_found
 from maintsvc.observability import logger
-from maintsvc.resources import maintenances, preview
+from maintsvc.resources import maintenances
 from maintsvc.storage.items import with_maintenance_url
 from maintsvc.storage.store import Store
 
@@ -64,6 +64,8 @@ def create_maintenance() -> Response[Any]:
 def preview_maintenance() -> Response[Any]:
     """A create's body, validated as a create, answered with its next windows; writes nothing,
     so build_handler ignores an Idempotency-Key here."""
+    from maintsvc.resources import preview  # zoneinfo and the rules: only this route pays
+
     return respond(app, 200, preview.preview(json_body(app), now_seconds()))
 
 

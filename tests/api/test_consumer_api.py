@@ -429,7 +429,8 @@ def test_if_match_is_checked_with_the_write_not_before_it(
     call: Caller, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A change landing between the PATCH's read (which matched) and its write is a 412."""
-    from maintsvc.resources import events, maintenances
+    from maintsvc.lifecycle import status_changes
+    from maintsvc.resources import maintenances
 
     m = create(call, start_date_time=NOW + 3600, rrule="FREQ=DAILY;COUNT=2")
     path = maintenance_path(m["id"])
@@ -451,19 +452,19 @@ def test_if_match_is_checked_with_the_write_not_before_it(
     event = first_event(call, m["id"])
     e_path = event_path(m["id"], event["id"])
     e_tag = etag_of(call("GET", e_path))
-    real_cancel = events.cancel_or_complete
+    real_cancel = status_changes.cancel_or_complete  # imported by the PATCH when it runs
     same_times = {
         "start_date_time": event["start_date_time"],
         "end_date_time": event["end_date_time"],
     }
 
     def touched_first(*args: Any, **kwargs: Any) -> Any:
-        monkeypatch.setattr(events, "cancel_or_complete", real_cancel)
+        monkeypatch.setattr(status_changes, "cancel_or_complete", real_cancel)
         clock(NOW + 2)
         assert call("PATCH", e_path, body=same_times).status == 200
         return real_cancel(*args, **kwargs)
 
-    monkeypatch.setattr(events, "cancel_or_complete", touched_first)
+    monkeypatch.setattr(status_changes, "cancel_or_complete", touched_first)
     late = call("PATCH", e_path, body={"status": "CANCELLED"}, headers={"If-Match": e_tag})
     assert late.status == 412
     assert call("GET", e_path).json["event"]["status"] == "SCHEDULED"

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maintsvc.config import Settings
-from maintsvc.lifecycle.deletion import purge_maintenance
-from maintsvc.lifecycle.materialise import clear_stale_schedule, materialise_occurrences
 from maintsvc.lifecycle.retention import expire_history
 from maintsvc.lifecycle.status_changes import advance_event, hold_reason
 from maintsvc.lifecycle.transition_queue import enqueue_upcoming
@@ -45,6 +43,9 @@ from maintsvc.storage.access import maintenance_items, work_queues
 from maintsvc.storage.items import is_live
 from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
+# maintsvc.lifecycle.deletion and .materialise are imported by the functions that purge and
+# top up, when a queue has work for them: most ticks have none, and SchedulerFunction
+# compiles every module it imports at each cold start (docs/performance.md, "Cold start").
 PAGE = 100
 # Writes in flight at once: with 5 ms round trips, 32 of them apply ~6,400 a second.
 WORKERS = 32
@@ -271,6 +272,8 @@ class _Tick:
         def slice_left() -> bool:  # at least a page a turn
             return time_left() and (next(pages) == 0 or time.monotonic() < deadline)
 
+        from maintsvc.lifecycle.deletion import purge_maintenance  # see the imports' note
+
         if purge_maintenance(self.store, queued["id"], self.now, slice_left):
             self.report.purged += 1
             return True
@@ -294,6 +297,8 @@ def _load_maintenances(store: Store, wanted: set[int], cache: dict[int, Item | N
 
 def _clear_once(store: Store, maintenance: Item, now: int) -> None:
     """A pending event from an older schedule: a PATCH died before clearing; finish it."""
+    from maintsvc.lifecycle.materialise import clear_stale_schedule  # see the imports' note
+
     if not maintenance.get("_cleared"):
         clear_stale_schedule(store, maintenance, now)
         maintenance["_cleared"] = True
@@ -308,6 +313,9 @@ def _top_up(
     time_left: Callable[[], bool],
 ) -> bool:
     """Materialise the horizon of each queued maintenance; False when time ran out."""
+    # See the imports' note.
+    from maintsvc.lifecycle.materialise import clear_stale_schedule, materialise_occurrences
+
     for queued in chunk:
         if not time_left():
             return False

@@ -12,7 +12,6 @@ from maintsvc.errors import (
     event_not_found,
     maintenance_not_found,
 )
-from maintsvc.lifecycle.status_changes import apply_transition, cancel_or_complete
 from maintsvc.lifecycle.statuses import (
     CANCELLED,
     COMPLETED,
@@ -27,6 +26,9 @@ from maintsvc.storage.access import event_items, maintenance_items
 from maintsvc.storage.items import event_resource, is_live
 from maintsvc.storage.store import Item, Store, TransactionCancelled
 
+# The conditional writes that move an event (lifecycle.status_changes) are imported by
+# the PATCH that uses them, not here: EventsFunction compiles every module it imports at
+# each cold start, and its reads do not need them (docs/performance.md, "Cold start").
 UPDATE_ATTEMPTS = 3
 MAX_COUNTED = 10_000_000
 
@@ -168,6 +170,8 @@ def _reschedule(
     now: int,
     exactly: bool = False,
 ) -> Item | None:
+    from maintsvc.lifecycle.status_changes import apply_transition
+
     start = _event_time(body, "start_date_time")
     end = _event_time(body, "end_date_time")
     if end <= start:
@@ -188,6 +192,8 @@ def _reschedule(
 def _change_status(
     store: Store, settings: Settings, event: Item, status: Any, now: int, exactly: bool = False
 ) -> Item | None:
+    from maintsvc.lifecycle.status_changes import cancel_or_complete
+
     if status not in (COMPLETED, CANCELLED):
         raise ValidationError("status must be COMPLETED or CANCELLED")
     allowed = {ONGOING} if status == COMPLETED else PENDING | {ONGOING}

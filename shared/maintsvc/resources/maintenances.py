@@ -16,18 +16,6 @@ from maintsvc.errors import (
     maintenance_changed,
     maintenance_not_found,
 )
-from maintsvc.lifecycle.deletion import end_open_events, mark_deleted, purge_maintenance
-from maintsvc.lifecycle.holds import PAUSED, hold_events, open_events_now
-from maintsvc.lifecycle.materialise import (
-    EVENTS_PER_TRANSACTION,
-    Plan,
-    clear_stale_schedule,
-    materialise_occurrences,
-    new_event_items,
-    plan_occurrences,
-    write_events,
-)
-from maintsvc.lifecycle.status_changes import advance_event
 from maintsvc.lifecycle.statuses import ONGOING, PENDING
 from maintsvc.observability import logger
 from maintsvc.storage import keys
@@ -35,6 +23,10 @@ from maintsvc.storage.access import maintenance_items
 from maintsvc.storage.items import is_live, maintenance_index_attributes, maintenance_resource
 from maintsvc.storage.store import ConditionFailed, Item, Store, TransactionCancelled
 
+# Materialisation, deletion and status changes (lifecycle) are imported by the functions
+# that write, not here: MaintenancesFunction compiles every module it imports at each cold
+# start, and its reads (GET, the listing) need none of them (docs/performance.md, "Cold
+# start"; tests/unit/test_cold_imports.py keeps them out).
 SCHEDULE_FIELDS = ("start_date_time", "rrule", "duration_seconds", "timezone")
 STATUSES = ("ACTIVE", "INACTIVE")
 PATCH_ATTEMPTS = 3
@@ -46,6 +38,13 @@ def create_maintenance(
     """Validate, reserve ids, then write the maintenance and its first events atomically
     (one transaction for up to 49 events: 2 round trips in all)."""
     from maintsvc.edge.models import validate_maintenance  # pydantic: only writes pay its import
+    from maintsvc.lifecycle.materialise import (
+        EVENTS_PER_TRANSACTION,
+        Plan,
+        new_event_items,
+        plan_occurrences,
+        write_events,
+    )
 
     fields = validate_maintenance(body, None)
     stamp = iso_now()
@@ -92,6 +91,8 @@ def _finish_materialising(
     now) re-plans like the scheduler does, and if even that is contended the
     queued top-up finishes the job.
     """
+    from maintsvc.lifecycle.materialise import materialise_occurrences, write_events
+
     try:
         write_events(store, maintenance, rest, topup_at, now)
     except TransactionCancelled:
@@ -230,6 +231,8 @@ def _apply_changes(store: Store, settings: Settings, before: Item, after: Item, 
     status_changed = after["status"] != before["status"]
     if status_changed and after["status"] != "ACTIVE":
         reconcile_events(store, settings, after, now)
+    from maintsvc.lifecycle.materialise import clear_stale_schedule, materialise_occurrences
+
     if after["schedule_version"] != before["schedule_version"]:
         clear_stale_schedule(store, after, now)
     if status_changed and after["status"] == "ACTIVE":
@@ -252,6 +255,9 @@ def reconcile_events(store: Store, settings: Settings, maintenance: Item, now: i
     take the status time gives them; a held event's first start checks the
     maintenance and drops its hold (maintsvc.lifecycle.holds).
     """
+    from maintsvc.lifecycle.holds import PAUSED, hold_events, open_events_now
+    from maintsvc.lifecycle.status_changes import advance_event
+
     events = open_events_now(store, maintenance["id"], now)
     active = maintenance["status"] == "ACTIVE"
     if not active:
@@ -286,6 +292,8 @@ def delete_maintenance(
     (If-Match) the state is read first and the mark is conditional on the
     revision compared, so it never deletes a version the client has not seen.
     """
+    from maintsvc.lifecycle.deletion import end_open_events, mark_deleted, purge_maintenance
+
     revision = None
     if expect is not None:
         current = load_maintenance(store, raw_id, maintenance_id)
