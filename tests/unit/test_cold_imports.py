@@ -75,7 +75,13 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     | MATERIALISATION
     | RESOURCES
     | {"maintsvc.derived", "maintsvc.lifecycle.scheduler"},
-    "notifier": NEVER_AT_LOAD | HTTP | RESOURCES | {"maintsvc.lifecycle", "maintsvc.derived.feed"},
+    "notifier": NEVER_AT_LOAD
+    | HTTP
+    | MATERIALISATION
+    | STATUS_WRITES
+    | TICK
+    | RESOURCES
+    | {"maintsvc.derived.feed", "maintsvc.derived.monitor_windows"},
     "indexer": NEVER_AT_LOAD
     | HTTP
     | MATERIALISATION
