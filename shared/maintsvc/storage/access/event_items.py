@@ -138,14 +138,6 @@ def events_from_at_once(
         return dict(zip(first_starts, pool.map(read, first_starts), strict=True))
 
 
-def open_events(store: Store, maintenance_id: int) -> list[Item]:
-    """Pattern 16/18: a maintenance's events that are not COMPLETED or CANCELLED (GSI4,
-    sparse), start ascending: at most the future cap and the windows still running, however
-    long its history. Eventually consistent: an event written a moment ago may be missing,
-    which the scheduler makes up for when that event comes due."""
-    return store.query("GSI4PK = :pk", {":pk": keys.open_pk(maintenance_id)}, index="GSI4")
-
-
 def open_events_since(store: Store, maintenance_id: int, recent_from: int) -> list[Item]:
     """Pattern 18, none missing: the open events starting before `recent_from` from GSI4
     (eventually consistent), and those starting from `recent_from` on from LSI1, strongly
