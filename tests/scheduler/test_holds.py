@@ -1,5 +1,5 @@
 """One write item per transition, and holds that still stop every window a pause, a
-schedule change or a delete has stopped (docs/decisions.md, "One write per transition")."""
+schedule change or a delete has stopped (docs/decisions.md, "Scale: one write per transition")."""
 
 from collections.abc import Iterator
 from typing import Any
