@@ -54,6 +54,7 @@ def test_records_given_up_are_healed_by_the_reconciler_alone(call: Caller, sandb
     assert sweep()["drift"] == 0
 
 
+@pytest.mark.slow
 def test_a_cancel_and_a_delete_given_up_leave_nothing_behind(
     call: Caller, sandbox: Any, store: Any
 ) -> None:
@@ -103,6 +104,7 @@ def test_a_counter_difference_is_fixed_only_when_seen_twice(call: Caller, store:
     assert_exact(call)
 
 
+@pytest.mark.slow
 def test_a_record_still_on_its_way_is_not_counted_twice(call: Caller, sandbox: Any) -> None:
     """A run sees counters behind the events (the indexer lags); the record arrives before
     the next run, which then finds nothing to fix: the suspicion is dropped, no double."""
@@ -119,6 +121,7 @@ def test_a_record_still_on_its_way_is_not_counted_twice(call: Caller, sandbox: A
     assert_exact(call)
 
 
+@pytest.mark.slow
 def test_maintctl_repairs_remove_stale_entries(
     call: Caller, sandbox: Any, store: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -142,6 +145,7 @@ def feed_truth_ids(call: Caller) -> list[int]:
     return truth(call)[0]
 
 
+@pytest.mark.slow
 def test_the_checkpoint_bounds_each_run(call: Caller, store: Any) -> None:
     """A run stops when its time is up and the next continues from the checkpoint."""
     from maintsvc.derived.reconcile import reconcile

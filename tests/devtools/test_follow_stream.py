@@ -541,6 +541,7 @@ def test_read_errors_are_retried_logged_once_and_recovered_from(
     assert script.batches == [[1]]
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_command_as_ctrl_c_does(local: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "devtools.maintctl", "follow-stream", "--endpoint", local,
                "--table", TABLE, "--checkpoint", str(tmp_path / "c.json")]  # fmt: skip
