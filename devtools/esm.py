@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.triggers import failure_position
+
 Record = dict[str, Any]
 Handler = Callable[[dict[str, Any]], Any]
 
@@ -63,18 +65,11 @@ class Mapping:
                 else:
                     pending.insert(0, batch)
                 continue
-            failed_from = self._failed_from(batch, result)
+            failed_from = (
+                failure_position(batch, result) if self.report_batch_item_failures else None
+            )
             if failed_from is not None:
                 pending.insert(0, batch[failed_from:])
-
-    def _failed_from(self, batch: list[Record], result: Any) -> int | None:
-        if not self.report_batch_item_failures or not isinstance(result, dict):
-            return None
-        failures = result.get("batchItemFailures") or []
-        if not failures:
-            return None
-        positions = {r["dynamodb"]["SequenceNumber"]: i for i, r in enumerate(batch)}
-        return min(positions.get(f.get("itemIdentifier"), 0) for f in failures)
 
 
 @contextmanager

@@ -272,7 +272,15 @@ def failed_from(spec: StreamSpec, batch: list[dict[str, Any]], result: Any) -> i
     An item identifier that names no record of the batch fails it all, as
     Lambda does.
     """
-    if not spec.report_batch_item_failures or not isinstance(result, dict):
+    if not spec.report_batch_item_failures:
+        return None
+    return failure_position(batch, result)
+
+
+def failure_position(batch: list[dict[str, Any]], result: Any) -> int | None:
+    """The first record a partial batch response names as failed (0 when it names one that
+    is not in the batch, as Lambda treats it); None when it names none."""
+    if not isinstance(result, dict):
         return None
     failures = result.get("batchItemFailures") or []
     if not failures:
